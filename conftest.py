@@ -1,0 +1,25 @@
+"""Shared pytest set-up: media in a temporary folder, quiet model libraries, the MariaDB
+pass skipping tests that never touch the database."""
+import os
+
+import pytest
+
+# Tests run torch (later issues) on one thread: CI has two cores and runs other work beside.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("MKL_NUM_THREADS", "1")
+
+
+def pytest_collection_modifyitems(config, items):
+    if os.environ.get("CUALIFY_SKIP_NODB") == "1":
+        skip = pytest.mark.skip(reason="never touches the database: ran in the SQLite pass")
+        for item in items:
+            if "nodb" in item.keywords:
+                item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True)
+def _media_root(settings, tmp_path_factory):
+    """Every test writes media into its own temporary folder."""
+    settings.MEDIA_ROOT = str(tmp_path_factory.mktemp("media"))
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    yield settings.MEDIA_ROOT

@@ -1,0 +1,1 @@
+"""The Cualify Django project: settings, URLs, WSGI/ASGI entry points."""

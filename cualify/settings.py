@@ -1,0 +1,228 @@
+"""Cualify settings: one module, read from the environment (django-environ).
+
+Every setting that an operator may change is an environment variable listed in the README.
+Local runs need none of them: an embedded SQLite file, the ORM queue broker and a generated
+development secret kept under ``CUALIFY_DATA_DIR``. ``CUALIFY_ENV=production`` refuses to
+start without a secret and allowed hosts and turns on the deployment settings.
+"""
+import os
+import secrets
+from pathlib import Path
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+from django.utils.translation import gettext_lazy as _
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+
+# Model libraries run offline by construction (no hub checks, font or package downloads);
+# set here so every process (web, qcluster, commands, tests) gets the same.
+for _name, _value in {
+    "YOLO_OFFLINE": "true", "YOLO_AUTOINSTALL": "false", "HF_HUB_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1", "ORT_DISABLE_TELEMETRY": "1",
+}.items():
+    os.environ.setdefault(_name, _value)
+environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+CUALIFY_ENV = env.str("CUALIFY_ENV", default="local")
+if CUALIFY_ENV not in {"local", "production"}:
+    raise ImproperlyConfigured(f"CUALIFY_ENV must be 'local' or 'production', not {CUALIFY_ENV!r}")
+PRODUCTION = CUALIFY_ENV == "production"
+
+# Everything a local run writes (SQLite file, media, collected static, dev secret) lives here.
+DATA_DIR = Path(env.str("CUALIFY_DATA_DIR", default=str(BASE_DIR / "var"))).resolve()
+
+
+def _development_secret() -> str:
+    """A secret generated once per data dir and kept, so sessions survive restarts."""
+    path = DATA_DIR / "secret_key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(secrets.token_urlsafe(50))
+        os.chmod(tmp, 0o600)
+        tmp.replace(path)
+    return path.read_text().strip()
+
+
+DEBUG = env.bool("DEBUG", default=False)
+SECRET_KEY = env.str("SECRET_KEY", default="")
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=[])
+if PRODUCTION:
+    if not SECRET_KEY:
+        raise ImproperlyConfigured("CUALIFY_ENV=production needs SECRET_KEY in the environment.")
+    if not ALLOWED_HOSTS:
+        raise ImproperlyConfigured("CUALIFY_ENV=production needs ALLOWED_HOSTS in the environment.")
+else:
+    SECRET_KEY = SECRET_KEY or _development_secret()
+    ALLOWED_HOSTS = ALLOWED_HOSTS or ["127.0.0.1", "localhost", "[::1]", "testserver"]
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "django.contrib.humanize",
+    "django_q",
+    "motifs",
+    "inference",
+    # accounts last: its post_migrate hook gives the Curator group the permissions of the
+    # apps above, which must exist by then.
+    "accounts",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "cualify.urls"
+WSGI_APPLICATION = "cualify.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.template.context_processors.i18n",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "cualify.context_processors.site",
+            ],
+        },
+    },
+]
+
+# --- Database --------------------------------------------------------------------------------
+DATABASES = {
+    "default": env.db_url("DATABASE_URL", default=f"sqlite:///{DATA_DIR / 'db.sqlite3'}"),
+}
+_db = DATABASES["default"]
+if _db["ENGINE"] == "django.db.backends.mysql":
+    _db.setdefault("OPTIONS", {}).update(
+        {
+            "charset": "utf8mb4",
+            "init_command": "SET sql_mode='STRICT_TRANS_TABLES', innodb_strict_mode=1",
+        }
+    )
+    _db["TEST"] = {"CHARSET": "utf8mb4", "COLLATION": "utf8mb4_unicode_ci"}
+    _db["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
+    _db["CONN_HEALTH_CHECKS"] = True
+elif _db["ENGINE"] == "django.db.backends.sqlite3":
+    if _db["NAME"] != ":memory:":
+        Path(_db["NAME"]).parent.mkdir(parents=True, exist_ok=True)
+    # Several processes (web + queue worker) write to one SQLite file: wait for locks.
+    _db.setdefault("OPTIONS", {}).update({"timeout": 20, "transaction_mode": "IMMEDIATE"})
+    if env.str("CUALIFY_TEST_DB_FILE", default=""):
+        # Tests that start a subprocess (server, worker) need a test database it can open.
+        _db["TEST"] = {"NAME": env.str("CUALIFY_TEST_DB_FILE")}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Queue (django-q2) -----------------------------------------------------------------------
+REDIS_URL = env.str("REDIS_URL", default="")
+Q_CLUSTER = {
+    "name": "cualify",
+    "workers": env.int("CUALIFY_QUEUE_WORKERS", default=os.cpu_count() or 1),
+    "timeout": env.int("CUALIFY_TASK_TIMEOUT", default=1800),
+    "retry": env.int("CUALIFY_TASK_TIMEOUT", default=1800) + 60,
+    "max_attempts": 3,
+    "catch_up": False,
+    "label": "Queue",
+    "sync": env.bool("CUALIFY_QUEUE_SYNC", default=False),
+}
+if REDIS_URL:
+    Q_CLUSTER["redis"] = REDIS_URL
+else:
+    Q_CLUSTER["orm"] = "default"
+
+# --- Auth ------------------------------------------------------------------------------------
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "accounts:profile"
+LOGOUT_REDIRECT_URL = "home"
+EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Cualify <noreply@localhost>")
+
+# --- Languages -------------------------------------------------------------------------------
+LANGUAGE_CODE = "id"
+LANGUAGES = [("id", _("Indonesian")), ("en", _("English"))]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+LANGUAGE_COOKIE_NAME = "cualify_language"
+TIME_ZONE = env.str("TIME_ZONE", default="Asia/Jakarta")
+USE_I18N = True
+USE_TZ = True
+
+# --- Static and media ------------------------------------------------------------------------
+STATIC_URL = "static/"
+STATIC_ROOT = DATA_DIR / "staticfiles"
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+STATICFILES_DIRS = [BASE_DIR / "static"]
+MEDIA_URL = "/media/"
+MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(DATA_DIR / "media"))).resolve()
+# Local runs serve media from Django; in production the web server or object storage does.
+SERVE_MEDIA = env.bool("CUALIFY_SERVE_MEDIA", default=not PRODUCTION)
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": (
+            "whitenoise.storage.CompressedManifestStaticFilesStorage"
+            if PRODUCTION
+            else "django.contrib.staticfiles.storage.StaticFilesStorage"
+        )
+    },
+}
+# Outside production serve straight from the source folders: no collectstatic needed.
+WHITENOISE_USE_FINDERS = not PRODUCTION
+WHITENOISE_AUTOREFRESH = DEBUG
+
+# --- Archive limits --------------------------------------------------------------------------
+# Bytes of one uploaded or imported image file.
+CUALIFY_MAX_IMAGE_BYTES = env.int("CUALIFY_MAX_IMAGE_BYTES", default=20 * 1024 * 1024)
+# Pixels (width × height) of one image; larger ones are refused as decompression bombs.
+CUALIFY_MAX_IMAGE_PIXELS = env.int("CUALIFY_MAX_IMAGE_PIXELS", default=40_000_000)
+DATA_UPLOAD_MAX_MEMORY_SIZE = CUALIFY_MAX_IMAGE_BYTES + 1024 * 1024
+FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+CUALIFY_GALLERY_PAGE_SIZE = env.int("CUALIFY_GALLERY_PAGE_SIZE", default=12)
+
+# --- Deployment ------------------------------------------------------------------------------
+if PRODUCTION:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True
+    SECURE_CONTENT_TYPE_NOSNIFF = True
+    SECURE_REFERRER_POLICY = "same-origin"
+    X_FRAME_OPTIONS = "DENY"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}

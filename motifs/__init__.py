@@ -1,0 +1,1 @@
+"""The Batik Cual archive: motifs, owners, images, collections and bilingual pages."""

@@ -1,0 +1,145 @@
+"""Writes to the archive. Every function here leaves either a whole result or nothing: a row
+is never left without its file, nor a file without its row."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from cualify.imaging import ImageRejected, NormalizedImage, normalize_image
+
+from .models import Motif, MotifImage
+
+logger = logging.getLogger(__name__)
+
+REJECTION_MESSAGES = {
+    "empty": gettext_lazy("The file is empty."),
+    "too_large": gettext_lazy("The file is too large."),
+    "too_many_pixels": gettext_lazy("The image has too many pixels (a possible decompression bomb)."),
+    "unsupported_format": gettext_lazy("This image format is not supported; use JPEG, PNG, WebP, GIF, BMP or TIFF."),
+    "not_an_image": gettext_lazy("The file is not an image."),
+    "corrupt": gettext_lazy("The image is damaged or truncated."),
+}
+
+
+def rejection_message(exc: ImageRejected) -> str:
+    return str(REJECTION_MESSAGES.get(exc.code, gettext_lazy("The image could not be read.")))
+
+
+class DuplicateImage(Exception):
+    def __init__(self, existing: MotifImage):
+        self.existing = existing
+        super().__init__(f"duplicate of image {existing.pk} ({existing.sha256[:12]}) of {existing.motif}")
+
+    @property
+    def message(self) -> str:
+        return _("This image is already in the archive as image #%(id)s of %(motif)s.") % {
+            "id": self.existing.pk,
+            "motif": self.existing.motif,
+        }
+
+
+def image_normalize(data: bytes) -> NormalizedImage:
+    """The archive's intake rules with the configured limits; raises ImageRejected."""
+    return normalize_image(
+        data,
+        max_bytes=settings.CUALIFY_MAX_IMAGE_BYTES,
+        max_pixels=settings.CUALIFY_MAX_IMAGE_PIXELS,
+    )
+
+
+def image_find_duplicate(sha256: str) -> MotifImage | None:
+    return MotifImage.objects.select_related("motif").filter(sha256=sha256).first()
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    """A file put in storage for a row that is about to be written; ``discard`` undoes it."""
+
+    name: str
+
+    def discard(self) -> None:
+        try:
+            default_storage.delete(self.name)
+        except OSError:  # already gone: nothing to undo
+            logger.warning("could not delete %s", self.name)
+
+
+def motif_image_create(
+    *,
+    motif: Motif,
+    data: bytes | None = None,
+    normalized: NormalizedImage | None = None,
+    source: str = MotifImage.Source.GALLERY_PHOTO,
+    credit: str = "",
+    licence: str = "",
+    training_consent: bool = True,
+    split: str = MotifImage.Split.UNASSIGNED,
+    caption_id: str = "",
+    caption_en: str = "",
+) -> MotifImage:
+    """Validate, store and record one image of ``motif``.
+
+    Raises ImageRejected for unusable input and DuplicateImage when the same bytes are
+    already archived. The file is written inside the transaction and removed again if
+    anything fails before the commit (an exception or Ctrl-C), so nothing half-stored stays.
+    """
+    if normalized is None:
+        if data is None:
+            raise TypeError("motif_image_create needs data or normalized")
+        normalized = image_normalize(data)
+    existing = image_find_duplicate(normalized.sha256)
+    if existing:
+        raise DuplicateImage(existing)
+
+    image = MotifImage(
+        motif=motif,
+        sha256=normalized.sha256,
+        width=normalized.width,
+        height=normalized.height,
+        size_bytes=len(normalized.content),
+        source=source,
+        credit=credit,
+        licence=licence,
+        training_consent=training_consent,
+        split=split,
+        caption_id=caption_id,
+        caption_en=caption_en,
+        position=motif.images.count(),
+    )
+    stored: StoredFile | None = None
+    try:
+        with transaction.atomic():
+            target = f"x.{normalized.extension}"
+            final_name = image.file.field.generate_filename(image, target)
+            # A file without a row can only be a leftover of a killed run: replace it.
+            if default_storage.exists(final_name):
+                default_storage.delete(final_name)
+            image.file.save(target, ContentFile(normalized.content), save=False)
+            stored = StoredFile(image.file.name)
+            image.full_clean(exclude=["file"])
+            image.save()
+    except BaseException:
+        if stored:
+            stored.discard()
+        raise
+    return image
+
+
+def motifs_set_status(*, motifs, status: str) -> int:
+    if status not in Motif.Status.values:
+        raise ValidationError(_("Unknown status: %(status)s") % {"status": status})
+    return motifs.update(status=status)
+
+
+def images_assign_split(*, images, split: str) -> int:
+    if split not in MotifImage.Split.values:
+        raise ValidationError(_("Unknown split: %(split)s") % {"split": split})
+    return images.update(split=split)

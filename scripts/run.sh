@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Set up (first time only) and run Cualify: the site at http://127.0.0.1:8000 plus the queue
+# worker, on the embedded SQLite database with the demo catalogue. Ctrl-C stops both.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+source scripts/env.sh
+PORT=${PORT:-8000}
+.venv/bin/python manage.py bootstrap
+
+pids=()
+stop() { trap - INT TERM EXIT; kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; echo "Cualify stopped."; }
+trap stop INT TERM EXIT
+.venv/bin/python manage.py qcluster & pids+=($!)
+.venv/bin/gunicorn cualify.wsgi --bind "127.0.0.1:$PORT" --workers 2 --threads 4 --access-logfile - & pids+=($!)
+echo "Cualify is running at http://127.0.0.1:$PORT (Ctrl-C stops the site and the queue worker)"
+wait -n "${pids[@]}"
