@@ -60,8 +60,9 @@ def open_checked(data: bytes, *, max_bytes: int, max_pixels: int) -> Image.Image
     except ImageRejected:
         raise
     except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        code = "not_an_image" if isinstance(exc, UnidentifiedImageError) else "too_many_pixels"
-        raise ImageRejected(code, str(exc)) from exc
+        if isinstance(exc, UnidentifiedImageError):
+            raise ImageRejected("not_an_image", "no image format recognised in the content") from exc
+        raise ImageRejected("too_many_pixels", str(exc)) from exc
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         # Pillow reports truncated or corrupt data with these.
         raise ImageRejected("corrupt", str(exc)) from exc

@@ -11,6 +11,10 @@ from . import services
 from .models import Collection, CollectionItem, Motif, MotifAlias, MotifImage, Owner, Ownership, Page
 
 
+# The image fields a curator sets; the file, hash and size come from the upload.
+IMAGE_DETAIL_FIELDS = ["source", "credit", "licence", "training_consent", "split", "caption_id", "caption_en"]
+
+
 class MotifImageForm(forms.ModelForm):
     """Uploads go through the archive's intake rules (sniffing, limits, EXIF dropped, dedupe)."""
 
@@ -18,7 +22,7 @@ class MotifImageForm(forms.ModelForm):
 
     class Meta:
         model = MotifImage
-        fields = ["upload", "source", "credit", "licence", "training_consent", "split", "caption_id", "caption_en", "position"]
+        fields = ["upload", *IMAGE_DETAIL_FIELDS, "position"]
 
     def clean(self):
         cleaned = super().clean()
@@ -45,7 +49,7 @@ class MotifImageForm(forms.ModelForm):
         if self.instance.pk or self.normalized is None:
             return super().save(commit)
         motif = self.instance.motif if self.instance.motif_id else self.cleaned_data.get("motif")
-        data = {f: self.cleaned_data[f] for f in self.Meta.fields if f not in ("upload", "position")}
+        data = {f: self.cleaned_data[f] for f in IMAGE_DETAIL_FIELDS if f in self.cleaned_data}
         self.instance = services.motif_image_create(motif=motif, normalized=self.normalized, **data)
         return self.instance
 

@@ -17,6 +17,7 @@ log() { printf '\033[1;33m[setup]\033[0m %s\n' "$*" >&2; }
 need_apt=()
 dpkg -s default-libmysqlclient-dev >/dev/null 2>&1 || need_apt+=(default-libmysqlclient-dev)
 dpkg -s pkg-config >/dev/null 2>&1 || need_apt+=(pkg-config)
+# gettext: the translation catalogue test compiles the .po files (the .mo are committed).
 dpkg -s gettext >/dev/null 2>&1 || need_apt+=(gettext)
 if [ "${CUALIFY_BROWSER:-1}" = 1 ]; then
   dpkg -s chromium >/dev/null 2>&1 || need_apt+=(chromium)
@@ -64,7 +65,4 @@ if [ ! -f "$CACHE/ultralytics/Arial.ttf" ]; then
   done
 fi
 
-# --- Translations: compile the .po catalogues -----------------------------------------------
-"$ROOT/.venv/bin/python" manage.py compilemessages -v 0 --ignore '.venv' >/dev/null 2>&1 || \
-  log "compilemessages failed (is gettext installed?)"
 log "ready: $VENV"

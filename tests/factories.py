@@ -28,14 +28,12 @@ class UserFactory(factory.django.DjangoModelFactory):
 
     username = factory.Sequence(lambda n: f"user{n}")
     email = factory.LazyAttribute(lambda u: f"{u.username}@example.org")
-    password = factory.PostGenerationMethodCall("set_password", "batik-cual-2026")
+    password = factory.django.Password("batik-cual-2026")
 
     @factory.post_generation
     def curator(self, create, extracted, **kwargs):
         if create and extracted:
             make_curator(self)
-        elif create:
-            self.save()
 
 
 class MotifFactory(factory.django.DjangoModelFactory):

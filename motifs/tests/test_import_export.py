@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 from django.core.management import CommandError, call_command
+from django.utils import translation
 
 from motifs.models import Motif, MotifImage
 from tests.factories import MotifFactory, add_image, image_bytes
@@ -25,7 +26,8 @@ def assert_rows_and_files_match():
 
 def run(*args) -> str:
     out = StringIO()
-    call_command(*args, "--no-progress", stdout=out)
+    with translation.override("en"):
+        call_command(*args, "--no-progress", stdout=out)
     return out.getvalue()
 
 

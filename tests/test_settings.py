@@ -1,0 +1,53 @@
+"""Settings come from the environment; production refuses to start half-configured."""
+import os
+import subprocess
+import sys
+
+import pytest
+
+pytestmark = pytest.mark.nodb
+
+
+def load_settings(tmp_path, **env):
+    code = "import cualify.settings as s; print(s.DEBUG, s.SECURE_HSTS_SECONDS if hasattr(s, 'SECURE_HSTS_SECONDS') else 0, s.DATABASES['default']['ENGINE'], s.Q_CLUSTER.get('redis', s.Q_CLUSTER.get('orm')))"
+    clean = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "SECRET_KEY", "ALLOWED_HOSTS", "DEBUG", "REDIS_URL", "CUALIFY_ENV")}
+    return subprocess.run([sys.executable, "-c", code], env={**clean, "CUALIFY_DATA_DIR": str(tmp_path), **env},
+                          capture_output=True, text=True, cwd=os.path.dirname(os.path.dirname(__file__)))
+
+
+def test_local_defaults_are_sqlite_orm_broker_debug_off_and_a_kept_secret(tmp_path):
+    result = load_settings(tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["False", "0", "django.db.backends.sqlite3", "default"]
+    secret = (tmp_path / "secret_key").read_text()
+    load_settings(tmp_path)
+    assert (tmp_path / "secret_key").read_text() == secret and len(secret) > 40
+
+
+@pytest.mark.parametrize("env,missing", [
+    ({"ALLOWED_HOSTS": "cualify.example"}, "SECRET_KEY"),
+    ({"SECRET_KEY": "x" * 50}, "ALLOWED_HOSTS"),
+])
+def test_production_refuses_to_start_without_secret_and_hosts(tmp_path, env, missing):
+    result = load_settings(tmp_path, CUALIFY_ENV="production", **env)
+    assert result.returncode != 0 and missing in result.stderr
+
+
+def test_production_turns_on_deployment_settings_and_redis_and_mysql_are_read(tmp_path):
+    result = load_settings(
+        tmp_path, CUALIFY_ENV="production", SECRET_KEY="s" * 50, ALLOWED_HOSTS="cualify.example",
+        DATABASE_URL="mysql://u:p@127.0.0.1:3306/cualify", REDIS_URL="redis://127.0.0.1:6379/0",
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["False", "31536000", "django.db.backends.mysql", "redis://127.0.0.1:6379/0"]
+
+
+def test_deploy_check_is_clean_with_production_settings(tmp_path):
+    clean = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        env={**clean, "CUALIFY_DATA_DIR": str(tmp_path), "CUALIFY_ENV": "production",
+             "SECRET_KEY": "k" * 64 + "-Unique_and.Long", "ALLOWED_HOSTS": "cualify.example"},
+        capture_output=True, text=True, cwd=os.path.dirname(os.path.dirname(__file__)),
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
