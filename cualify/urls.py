@@ -2,9 +2,9 @@ from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path, re_path
 from django.utils.translation import gettext_lazy as _
-from django.views.static import serve
 
 from accounts.urls import auth_urlpatterns
+from cualify.views import media
 from motifs import views as motif_views
 
 admin.site.site_header = _("Cualify curation")
@@ -26,4 +26,4 @@ urlpatterns = [
 
 if settings.SERVE_MEDIA:
     # Local runs only; production serves media from the web server or object storage.
-    urlpatterns += [re_path(r"^media/(?P<path>.*)$", serve, {"document_root": settings.MEDIA_ROOT})]
+    urlpatterns += [re_path(r"^media/(?P<path>.*)$", media)]
