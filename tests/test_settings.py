@@ -8,10 +8,17 @@ import pytest
 pytestmark = pytest.mark.nodb
 
 
+# Variables of the test run itself that a real deployment would not have.
+NOT_DEPLOYMENT = ("DATABASE_URL", "SECRET_KEY", "ALLOWED_HOSTS", "DEBUG", "REDIS_URL", "CUALIFY_ENV", "DJANGO_ALLOW_ASYNC_UNSAFE")
+
+
+def clean_environment() -> dict:
+    return {k: v for k, v in os.environ.items() if k not in NOT_DEPLOYMENT}
+
+
 def load_settings(tmp_path, **env):
     code = "import cualify.settings as s; print(s.DEBUG, s.SECURE_HSTS_SECONDS if hasattr(s, 'SECURE_HSTS_SECONDS') else 0, s.DATABASES['default']['ENGINE'], s.Q_CLUSTER.get('redis', s.Q_CLUSTER.get('orm')))"
-    clean = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "SECRET_KEY", "ALLOWED_HOSTS", "DEBUG", "REDIS_URL", "CUALIFY_ENV")}
-    return subprocess.run([sys.executable, "-c", code], env={**clean, "CUALIFY_DATA_DIR": str(tmp_path), **env},
+    return subprocess.run([sys.executable, "-c", code], env={**clean_environment(), "CUALIFY_DATA_DIR": str(tmp_path), **env},
                           capture_output=True, text=True, cwd=os.path.dirname(os.path.dirname(__file__)))
 
 
@@ -43,10 +50,9 @@ def test_production_turns_on_deployment_settings_and_redis_and_mysql_are_read(tm
 
 
 def test_deploy_check_is_clean_with_production_settings(tmp_path):
-    clean = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
-        env={**clean, "CUALIFY_DATA_DIR": str(tmp_path), "CUALIFY_ENV": "production",
+        env={**clean_environment(), "CUALIFY_DATA_DIR": str(tmp_path), "CUALIFY_ENV": "production",
              "SECRET_KEY": "k" * 64 + "-Unique_and.Long", "ALLOWED_HOSTS": "cualify.example"},
         capture_output=True, text=True, cwd=os.path.dirname(os.path.dirname(__file__)),
     )

@@ -4,8 +4,9 @@ import shutil
 
 import pytest
 
+
 # Playwright's sync API runs an event loop in the test thread; the ORM calls the tests make
-# around it are still synchronous and safe.
+# around it are still synchronous and safe. (Subprocess tests drop this variable.)
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 CHROMIUM = os.environ.get("CUALIFY_CHROMIUM", "/usr/bin/chromium")
@@ -48,3 +49,15 @@ def demo_images(settings):
     from django.core.management import call_command
 
     call_command("make_demo_dataset", count=1, size=96, no_progress=True, verbosity=0)
+
+
+
+@pytest.fixture(autouse=True)
+def seed_catalogue(transactional_db):
+    """Browser tests run in real transactions (the live server is another thread), so the
+    database is flushed after each: seed the catalogue again before each."""
+    from django.apps import apps
+
+    from motifs.catalogue import seed_catalogue as seed
+
+    seed(apps.get_model)

@@ -10,7 +10,7 @@ from playwright.sync_api import expect
 from motifs.models import Motif
 from tests.factories import UserFactory, image_bytes
 
-pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+pytestmark = pytest.mark.django_db(transaction=True)
 SCREENSHOTS = Path(os.environ.get("CUALIFY_SCREENSHOTS", "/tmp/cualify-screens"))
 
 
