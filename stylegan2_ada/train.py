@@ -1,0 +1,370 @@
+"""Training loop: non-saturating logistic loss, lazy R1, generator EMA, ADA, class labels.
+
+The dataset is a folder of class folders of images (what the archive's
+``export_dataset --flat`` writes); sorted folder names are the class order and are
+saved in every checkpoint. A folder holding images directly (no sub-folders) trains an
+unconditional model.
+
+Image sizes: with ``resolution`` given, every image is centre-cropped to a square and
+resized to it on load, so the archive's mixed photo sizes are fine. Without it, all
+images must already share one square power-of-two size, and mixed sizes are an error.
+
+Not included (kept out on purpose for CPU budgets): path-length regularisation and
+style-mixing regularisation; resuming restarts the Adam moments.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from stylegan2_ada.augment import AdaController, AugmentPipe
+from stylegan2_ada.checkpoint import load_checkpoint, save_checkpoint
+from stylegan2_ada.generate import image_grid, save_png, to_uint8
+from stylegan2_ada.networks import Discriminator, Generator, check_resolution
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"}
+
+
+class DatasetError(ValueError):
+    """The training folder cannot be used as it is."""
+
+
+@dataclass(frozen=True)
+class ImageDataset:
+    images: torch.Tensor            # [N, 3, R, R] uint8
+    labels: torch.Tensor            # [N] class indices (all 0 when unconditional)
+    class_names: tuple[str, ...]    # sorted folder names; empty when unconditional
+
+    @property
+    def resolution(self) -> int:
+        return self.images.shape[-1]
+
+    @property
+    def c_dim(self) -> int:
+        return len(self.class_names)
+
+    def one_hot(self, indices: torch.Tensor) -> torch.Tensor:
+        if not self.c_dim:
+            return torch.zeros([len(indices), 0])
+        return F.one_hot(indices, self.c_dim).to(torch.float32)
+
+
+def _image_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def _load_image(path: Path, resolution: int | None) -> np.ndarray:
+    try:
+        with Image.open(path) as opened:
+            image = opened.convert("RGB")
+    except (OSError, ValueError) as error:
+        raise DatasetError(f"cannot read image {path}: {error}") from error
+    if resolution is not None:
+        side = min(image.size)
+        left, top = (image.width - side) // 2, (image.height - side) // 2
+        image = image.crop((left, top, left + side, top + side))
+        if image.size != (resolution, resolution):
+            image = image.resize((resolution, resolution), Image.LANCZOS)
+    return np.asarray(image, dtype=np.uint8)
+
+
+def load_image_folder(root, resolution: int | None = None, min_images: int = 2) -> ImageDataset:
+    root = Path(root)
+    if not root.is_dir():
+        raise DatasetError(f"dataset folder {root} does not exist")
+    if resolution is not None:
+        try:
+            check_resolution(resolution)
+        except ValueError as error:
+            raise DatasetError(str(error)) from error
+    class_dirs = sorted((p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")),
+                        key=lambda p: p.name)
+    if class_dirs:
+        files = []
+        for index, folder in enumerate(class_dirs):
+            found = _image_files(folder)
+            if not found:
+                raise DatasetError(f"class folder {folder.name!r} holds no images")
+            files += [(path, index) for path in found]
+        class_names = tuple(p.name for p in class_dirs)
+    else:
+        files = [(path, 0) for path in _image_files(root)]
+        class_names = ()
+    if len(files) < min_images:
+        raise DatasetError(f"too few images in {root}: found {len(files)}, need at least {min_images}")
+
+    arrays = [_load_image(path, resolution) for path, _ in files]
+    if resolution is None:
+        sizes = {array.shape[:2] for array in arrays}
+        if len(sizes) > 1:
+            examples = ", ".join(f"{path.name} is {a.shape[1]}x{a.shape[0]}" for (path, _), a in zip(files, arrays))
+            raise DatasetError(f"mixed image sizes ({examples[:200]}...); pass a resolution to resize on load")
+        height, width = sizes.pop()
+        if height != width:
+            raise DatasetError(f"images are {width}x{height}, not square; pass a resolution to crop and resize")
+        try:
+            check_resolution(height)
+        except ValueError as error:
+            raise DatasetError(f"image size {height}: {error}; pass a resolution to resize on load") from error
+    images = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
+    labels = torch.tensor([label for _, label in files], dtype=torch.long)
+    return ImageDataset(images=images, labels=labels, class_names=class_names)
+
+
+@dataclass(frozen=True)
+class TrainingOptions:
+    data: str                       # folder of class folders
+    outdir: str                     # snapshots, grids and the log go here
+    resolution: int | None = None   # resize on load to this (power of two)
+    kimg: float = 10.0              # stop after this many thousand real images shown to D
+    batch_size: int = 16            # images per step
+    z_dim: int = 256                # latent width
+    w_dim: int = 256                # intermediate latent width
+    mapping_layers: int = 2         # mapping network depth (NVlabs 'auto' uses 2)
+    channel_base: int = 4096        # channels at resolution r = min(channel_base // r, channel_max)
+    channel_max: int = 128          # channel ceiling
+    g_lr: float = 0.0025            # generator Adam learning rate
+    d_lr: float = 0.0025            # discriminator Adam learning rate
+    r1_gamma: float | None = None   # R1 weight, None = 0.0002 * resolution^2 / batch (NVlabs 'auto')
+    r1_interval: int = 16           # lazy regularisation: R1 every N steps
+    ema_kimg: float | None = None   # G EMA half-life in kimg, None = batch * 10 / 32
+    ema_rampup: float = 0.05        # EMA half-life ramps up with images seen
+    ada_target: float = 0.6         # wanted E[sign(D(real))]
+    ada_interval: int = 4           # steps between p updates
+    ada_kimg: float = 100.0         # kimg for p to move by 1 (NVlabs uses 500 for long runs)
+    mbstd_group: int = 4            # minibatch-std group size
+    snapshot_kimg: float = 5.0      # checkpoint and grid every N kimg
+    conditional: bool = True        # use class folders as labels
+    resume: str | None = None       # continue from this checkpoint
+    seed: int = 0                   # random seed
+    device: str = "cpu"             # 'cpu' or 'cuda'
+    progress: bool = True           # tqdm progress bar
+
+    def resolved_r1_gamma(self, resolution: int) -> float:
+        return self.r1_gamma if self.r1_gamma is not None else 0.0002 * resolution ** 2 / self.batch_size
+
+    def resolved_ema_kimg(self) -> float:
+        return self.ema_kimg if self.ema_kimg is not None else self.batch_size * 10 / 32
+
+
+@dataclass(frozen=True)
+class TrainingResult:
+    checkpoint: Path                # the last checkpoint written
+    kimg: float                     # total images seen, in thousands (including resumed)
+    seconds: float                  # wall time of this run
+    seconds_per_kimg: float         # of this run
+    augment_p: float                # ADA probability at the end
+    losses: dict = field(default_factory=dict)  # last step's losses
+
+
+def build_networks(options: TrainingOptions, dataset: ImageDataset, device) -> tuple[Generator, Discriminator]:
+    c_dim = dataset.c_dim if options.conditional else 0
+    gpu = torch.device(device).type == "cuda"
+    precision = dict(num_fp16_res=4, conv_clamp=256) if gpu else {}
+    G = Generator(z_dim=options.z_dim, c_dim=c_dim, w_dim=options.w_dim, img_resolution=dataset.resolution,
+                  img_channels=3, mapping_kwargs=dict(num_layers=options.mapping_layers),
+                  synthesis_kwargs=dict(channel_base=options.channel_base, channel_max=options.channel_max,
+                                        **precision))
+    D = Discriminator(c_dim=c_dim, img_resolution=dataset.resolution, img_channels=3,
+                      channel_base=options.channel_base, channel_max=options.channel_max,
+                      epilogue_kwargs=dict(mbstd_group_size=options.mbstd_group), **precision)
+    return G.to(device), D.to(device)
+
+
+def _adam(module, lr, reg_interval=None):
+    # Lazy regularisation runs the regulariser less often; NVlabs rescale lr and betas to match.
+    ratio = reg_interval / (reg_interval + 1) if reg_interval else 1.0
+    return torch.optim.Adam(module.parameters(), lr=lr * ratio, betas=(0.0, 0.99 ** ratio), eps=1e-8)
+
+
+@torch.no_grad()
+def _sanitize_gradients(module):
+    # A float16 overflow on the GPU must not poison the weights (NVlabs do the same).
+    for parameter in module.parameters():
+        if parameter.grad is not None:
+            torch.nan_to_num_(parameter.grad, nan=0.0, posinf=1e5, neginf=-1e5)
+
+
+@torch.no_grad()
+def _update_ema(G_ema, G, beta):
+    for p_ema, p in zip(G_ema.parameters(), G.parameters()):
+        p_ema.copy_(p.lerp(p_ema, beta))
+    for b_ema, b in zip(G_ema.buffers(), G.buffers()):
+        b_ema.copy_(b)
+
+
+class Trainer:
+    def __init__(
+        self,
+        options: TrainingOptions,               # what to train and how
+        dataset: ImageDataset | None = None,    # already loaded images, None = read options.data
+    ):
+        self.options = options
+        self.device = torch.device(options.device)
+        torch.manual_seed(options.seed)
+        random.seed(options.seed)
+        self.dataset = dataset or load_image_folder(options.data, options.resolution,
+                                                    min_images=options.batch_size)
+        if options.batch_size % min(options.mbstd_group, options.batch_size):
+            raise ValueError(f"batch size {options.batch_size} must be a multiple of mbstd_group "
+                             f"{options.mbstd_group}")
+        self.class_names = self.dataset.class_names if options.conditional else ()
+        self.outdir = Path(options.outdir)
+        self.outdir.mkdir(parents=True, exist_ok=True)
+        self.augment = AugmentPipe().to(self.device)
+        self.kimg_start = 0.0
+        if options.resume:
+            self._resume(Path(options.resume))
+        else:
+            self.G, self.D = build_networks(options, self.dataset, self.device)
+            self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
+        self.G.train().requires_grad_(True)
+        self.D.train().requires_grad_(True)
+        self.g_opt = _adam(self.G, options.g_lr)
+        self.d_opt = _adam(self.D, options.d_lr, options.r1_interval)
+        self.ada = AdaController(self.augment, target=options.ada_target, interval=options.ada_interval,
+                                 speed_kimg=options.ada_kimg)
+        self.grid_z = torch.randn(self._grid_size(), self.G.z_dim, generator=torch.Generator().manual_seed(123))
+
+    def _resume(self, path: Path):
+        checkpoint = load_checkpoint(path, device=self.device)
+        if checkpoint.G is None or checkpoint.D is None:
+            raise ValueError(f"{path} holds no G and D to resume training from")
+        if tuple(checkpoint.class_names) != tuple(self.class_names):
+            raise ValueError(f"{path} was trained on classes {list(checkpoint.class_names)}, "
+                             f"the dataset has {list(self.class_names)}")
+        if checkpoint.G.img_resolution != self.dataset.resolution:
+            raise ValueError(f"{path} is {checkpoint.G.img_resolution} px, the dataset {self.dataset.resolution} px")
+        self.G, self.D, self.G_ema = checkpoint.G, checkpoint.D, checkpoint.G_ema
+        self.kimg_start = checkpoint.kimg
+        self.augment.p.fill_(float(checkpoint.augment.get("p", 0.0)))
+
+    def _grid_size(self) -> int:
+        return max(self.dataset.c_dim, 1) * 4 if self.class_names else 16
+
+    def _grid_labels(self) -> torch.Tensor:
+        if not self.class_names:
+            return torch.zeros([self._grid_size(), 0])
+        indices = torch.arange(len(self.class_names)).repeat_interleave(4)
+        return F.one_hot(indices, len(self.class_names)).to(torch.float32)
+
+    def _sample_reals(self, batch: int):
+        indices = torch.randint(0, len(self.dataset.images), (batch,))
+        images = self.dataset.images[indices].to(self.device, torch.float32) / 127.5 - 1
+        labels = self.dataset.one_hot(self.dataset.labels[indices]) if self.class_names else torch.zeros([batch, 0])
+        return images, labels.to(self.device)
+
+    def _random_labels(self, batch: int) -> torch.Tensor:
+        if not self.class_names:
+            return torch.zeros([batch, 0], device=self.device)
+        indices = self.dataset.labels[torch.randint(0, len(self.dataset.labels), (batch,))]
+        return self.dataset.one_hot(indices).to(self.device)
+
+    def step(self, step_index: int, nimg: int) -> dict:
+        options = self.options
+        batch = options.batch_size
+
+        # Generator: non-saturating logistic loss, softplus(-D(G(z))).
+        z = torch.randn(batch, self.G.z_dim, device=self.device)
+        c = self._random_labels(batch)
+        self.D.requires_grad_(False)
+        fake = self.G(z, c)
+        loss_g = F.softplus(-self.D(self.augment(fake), c)).mean()
+        self.g_opt.zero_grad(set_to_none=True)
+        loss_g.backward()
+        _sanitize_gradients(self.G)
+        self.g_opt.step()
+        self.D.requires_grad_(True)
+
+        # Discriminator: softplus(D(fake)) + softplus(-D(real)), lazy R1 on reals.
+        reals, real_c = self._sample_reals(batch)
+        do_r1 = options.r1_interval > 0 and step_index % options.r1_interval == 0
+        gamma = options.resolved_r1_gamma(self.dataset.resolution)
+        with torch.no_grad():
+            fake = self.G(torch.randn(batch, self.G.z_dim, device=self.device), c)
+        fake_logits = self.D(self.augment(fake), c)
+        reals = reals.detach().requires_grad_(do_r1)
+        real_logits = self.D(self.augment(reals), real_c)
+        loss_d = F.softplus(fake_logits).mean() + F.softplus(-real_logits).mean()
+        loss_r1 = torch.zeros([], device=self.device)
+        if do_r1:
+            (gradient,) = torch.autograd.grad(real_logits.sum(), reals, create_graph=True)
+            loss_r1 = gradient.square().sum(dim=[1, 2, 3]).mean() * (gamma / 2) * options.r1_interval
+        self.d_opt.zero_grad(set_to_none=True)
+        (loss_d + loss_r1).backward()
+        _sanitize_gradients(self.D)
+        self.d_opt.step()
+        ada_update = self.ada.accumulate(real_logits)
+
+        # Generator EMA with a half-life that ramps up at the start of training.
+        ema_nimg = options.resolved_ema_kimg() * 1000
+        if options.ema_rampup:
+            ema_nimg = min(ema_nimg, nimg * options.ema_rampup)
+        _update_ema(self.G_ema, self.G, 0.5 ** (batch / max(ema_nimg, 1e-8)))
+
+        stats = {"loss_G": loss_g.item(), "loss_D": loss_d.item(), "augment_p": float(self.augment.p)}
+        if do_r1:
+            stats["loss_R1"] = loss_r1.item()
+        if ada_update is not None:
+            stats["ada_rt"] = ada_update.rt
+        return stats
+
+    def snapshot(self, kimg: float, metrics: dict) -> Path:
+        grid_images = []
+        labels = self._grid_labels().to(self.device)
+        z = self.grid_z.to(self.device)
+        with torch.no_grad():
+            for start in range(0, len(z), 8):
+                grid_images.append(to_uint8(self.G_ema(z[start:start + 8], labels[start:start + 8],
+                                                       noise_mode="const")))
+        save_png(image_grid(np.concatenate(grid_images), columns=4), self.outdir / f"fakes{int(kimg * 1000):08d}.png")
+        training = {key: value for key, value in asdict(self.options).items() if key not in ("progress",)}
+        path = self.outdir / f"network-snapshot-{int(kimg * 1000):08d}.safetensors"
+        save_checkpoint(path, G_ema=self.G_ema, G=self.G, D=self.D, class_names=self.class_names, kimg=kimg,
+                        metrics=metrics, augment={"p": float(self.augment.p), "target": self.options.ada_target},
+                        training=training)
+        with open(self.outdir / "log.jsonl", "a", encoding="utf-8") as log:
+            log.write(json.dumps({"kimg": kimg, **metrics}) + "\n")
+        return path
+
+    def run(self) -> TrainingResult:
+        from tqdm import tqdm
+
+        options = self.options
+        total_nimg = int(options.kimg * 1000)
+        nimg = 0
+        step_index = 0
+        next_snapshot = options.snapshot_kimg * 1000
+        stats = {}
+        checkpoint = None
+        started = time.perf_counter()
+        with tqdm(total=total_nimg, unit="img", disable=not options.progress, desc="training") as bar:
+            while nimg < total_nimg:
+                stats = self.step(step_index, self.kimg_start * 1000 + nimg + options.batch_size)
+                nimg += options.batch_size
+                step_index += 1
+                bar.update(options.batch_size)
+                bar.set_postfix({k: f"{v:.3f}" for k, v in stats.items()})
+                if nimg >= next_snapshot and nimg < total_nimg:
+                    checkpoint = self.snapshot(self.kimg_start + nimg / 1000, stats)
+                    next_snapshot += options.snapshot_kimg * 1000
+        seconds = time.perf_counter() - started
+        stats["seconds_per_kimg"] = seconds / max(nimg / 1000, 1e-9)
+        checkpoint = self.snapshot(self.kimg_start + nimg / 1000, stats)
+        return TrainingResult(checkpoint=checkpoint, kimg=self.kimg_start + nimg / 1000, seconds=seconds,
+                              seconds_per_kimg=stats["seconds_per_kimg"], augment_p=float(self.augment.p),
+                              losses={k: v for k, v in stats.items() if k.startswith("loss")})
+
+
+def train(options: TrainingOptions) -> TrainingResult:
+    return Trainer(options).run()
