@@ -9,9 +9,21 @@ PORT=${PORT:-8000}
 .venv/bin/python manage.py bootstrap
 
 pids=()
-stop() { trap - INT TERM EXIT; kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; echo "Cualify stopped."; }
+stop() {
+  trap - INT TERM EXIT
+  kill -TERM "${pids[@]}" 2>/dev/null || true
+  for _ in $(seq 40); do
+    alive=0
+    for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+    [ "$alive" = 0 ] && break
+    sleep 0.25
+  done
+  # Whatever is stuck in its shutdown (gunicorn hit by Ctrl-C while a worker boots) goes hard.
+  for pid in "${pids[@]}"; do pkill -KILL -P "$pid" 2>/dev/null || true; kill -KILL "$pid" 2>/dev/null || true; done
+  echo "Cualify stopped."
+}
 trap stop INT TERM EXIT
 .venv/bin/python manage.py qcluster & pids+=($!)
-.venv/bin/gunicorn cualify.wsgi --bind "127.0.0.1:$PORT" --workers 2 --threads 4 --access-logfile - & pids+=($!)
+.venv/bin/gunicorn cualify.wsgi --bind "127.0.0.1:$PORT" --workers 2 --threads 4 --no-control-socket --access-logfile - & pids+=($!)
 echo "Cualify is running at http://127.0.0.1:$PORT (Ctrl-C stops the site and the queue worker)"
 wait -n "${pids[@]}"
