@@ -57,3 +57,14 @@ def test_class_and_folder_names_match_motifs_through_slugs_and_aliases(name, slu
 def test_unknown_name_matches_nothing():
     assert motif_by_name("tumpal-jawa") is None
     assert motif_by_name("!!!") is None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_seed_migration_runs_twice_without_duplicating_anything():
+    from django.core.management import call_command
+
+    for _ in range(2):
+        call_command("migrate", "motifs", "0001", verbosity=0)
+        call_command("migrate", "motifs", verbosity=0)
+        assert Motif.objects.count() == 14 and Owner.objects.count() == 3
+        assert Ownership.objects.count() == 14 and Page.objects.count() == 2

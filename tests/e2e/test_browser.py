@@ -125,3 +125,14 @@ def test_main_pages_have_no_serious_accessibility_violations(page, demo_images, 
         if v["impact"] in ("serious", "critical")
     ]
     assert not serious, json.dumps(serious, indent=1)
+
+
+@pytest.mark.parametrize("path", ["/", "/gallery/", "/gallery/merak/", "/history/", "/accounts/login/"])
+def test_pages_fit_a_phone_screen_without_sideways_scrolling(browser, live_server, demo_images, path):
+    context = browser.new_context(base_url=live_server.url, viewport={"width": 360, "height": 740}, locale="id-ID")
+    phone = context.new_page()
+    phone.goto(path)
+    assert phone.evaluate("document.documentElement.scrollWidth") <= 360
+    expect(phone.get_by_role("navigation", name="Utama").get_by_role("link", name="Galeri")).to_be_visible()
+    shot(phone, "phone" + path.replace("/", "_"))
+    context.close()
