@@ -47,6 +47,12 @@ def _development_secret() -> str:
     return path.read_text().strip()
 
 
+# Writable folder for model libraries' own config (Ultralytics settings and its font).
+CUALIFY_MODEL_CONFIG_DIR = Path(
+    env.str("YOLO_CONFIG_DIR", default=str(Path.home() / ".cache" / "cualify" / "ultralytics"))
+).resolve()
+os.environ.setdefault("YOLO_CONFIG_DIR", str(CUALIFY_MODEL_CONFIG_DIR))
+
 DEBUG = env.bool("DEBUG", default=False)
 SECRET_KEY = env.str("SECRET_KEY", default="")
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=[])
@@ -145,6 +151,8 @@ Q_CLUSTER = {
     "catch_up": False,
     "label": "Queue",
     "sync": env.bool("CUALIFY_QUEUE_SYNC", default=False),
+    # How often an idle worker asks the ORM broker for work: the floor of queue latency.
+    "poll": env.float("CUALIFY_QUEUE_POLL", default=0.05),
 }
 if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL
@@ -204,6 +212,15 @@ CUALIFY_MAX_IMAGE_PIXELS = env.int("CUALIFY_MAX_IMAGE_PIXELS", default=40_000_00
 DATA_UPLOAD_MAX_MEMORY_SIZE = CUALIFY_MAX_IMAGE_BYTES + 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 CUALIFY_GALLERY_PAGE_SIZE = env.int("CUALIFY_GALLERY_PAGE_SIZE", default=12)
+
+# --- Models and classification ---------------------------------------------------------------
+# Seconds the web waits for a classification before answering with a page that polls.
+CUALIFY_CLASSIFY_WAIT_SECONDS = env.float("CUALIFY_CLASSIFY_WAIT_SECONDS", default=10.0)
+# Torch threads per queue worker (one worker per core is the default cluster shape).
+CUALIFY_TORCH_THREADS = env.int("CUALIFY_TORCH_THREADS", default=1)
+# Workers write a heartbeat this often; one silent for CUALIFY_WORKER_ALIVE_SECONDS is dead.
+CUALIFY_HEARTBEAT_SECONDS = env.float("CUALIFY_HEARTBEAT_SECONDS", default=10.0)
+CUALIFY_WORKER_ALIVE_SECONDS = env.float("CUALIFY_WORKER_ALIVE_SECONDS", default=45.0)
 
 # --- Deployment ------------------------------------------------------------------------------
 if PRODUCTION:

@@ -15,7 +15,7 @@ urlpatterns = [
     path("", motif_views.home, name="home"),
     path("history/", motif_views.content_page, {"slug": "history"}, name="history"),
     path("about/", motif_views.content_page, {"slug": "about"}, name="about"),
-    path("classify/", motif_views.coming_soon, {"feature": "classify"}, name="classify"),
+    path("classify/", include("inference.urls")),
     path("generate/", motif_views.coming_soon, {"feature": "generate"}, name="generate"),
     path("gallery/", include("motifs.urls")),
     path("accounts/", include("accounts.urls")),

@@ -1,3 +1,3 @@
-"""Model registry, classification records, generation jobs, the per-worker model runtime and
-the pure-torch engines (inference/engines/). Filled by the classification and generation
-issues; the web processes never import torch from here."""
+"""Model registry, classification records, the per-worker model runtime, and the pure-torch
+engines (inference/engines/). Web processes never import torch or ultralytics from here:
+only the queue workers (django-q2 cluster) load models."""

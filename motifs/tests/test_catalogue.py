@@ -64,7 +64,7 @@ def test_seed_migration_runs_twice_without_duplicating_anything():
     from django.core.management import call_command
 
     for _ in range(2):
-        call_command("migrate", "motifs", "0001", verbosity=0)
-        call_command("migrate", "motifs", verbosity=0)
+        call_command("migrate", "motifs", "0001", verbosity=0)  # also unapplies apps that depend on it
+        call_command("migrate", verbosity=0)
         assert Motif.objects.count() == 14 and Owner.objects.count() == 3
         assert Ownership.objects.count() == 14 and Page.objects.count() == 2

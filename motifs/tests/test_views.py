@@ -105,8 +105,8 @@ def test_unknown_motif_is_404(client):
     assert client.get("/gallery/no-such-motif/").status_code == 404
 
 
-@pytest.mark.parametrize("name", ["classify", "generate"])
-def test_classify_and_generate_say_coming_soon(client, name):
+@pytest.mark.parametrize("name", ["generate"])
+def test_generate_says_coming_soon(client, name):
     _, html = get(client, reverse(name), "en")
     assert "Coming soon." in html
     _, html_id = get(client, reverse(name), "id")

@@ -111,7 +111,7 @@ AXE = os.environ.get("CUALIFY_AXE_JS", str(Path.home() / ".cache/cualify/node/no
 
 
 @pytest.mark.skipif(not Path(AXE).exists(), reason="axe-core is installed from npm by scripts/setup.sh")
-@pytest.mark.parametrize("path", ["/", "/gallery/", "/gallery/merak/", "/history/", "/classify/", "/accounts/login/", "/accounts/signup/"])
+@pytest.mark.parametrize("path", ["/", "/gallery/", "/gallery/merak/", "/history/", "/classify/", "/generate/", "/accounts/login/", "/accounts/signup/"])
 @pytest.mark.parametrize("language", ["id", "en"])
 def test_main_pages_have_no_serious_accessibility_violations(page, demo_images, path, language):
     page.goto("/")

@@ -1,9 +1,6 @@
-import json
-
 from django.apps import apps
-from django.conf import settings
 from django.core.management import call_command
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from accounts.roles import ensure_curator_group
 from motifs.catalogue import seed_catalogue
@@ -28,8 +25,12 @@ class Command(BaseCommand):
         ensure_curator_group()
         if not no_demo:
             call_command("make_demo_dataset", count=demo_count, no_progress=no_progress, verbosity=verbosity, stdout=self.stdout)
-        manifest = settings.BASE_DIR / "weights" / "manifest.json"
-        models = json.loads(manifest.read_text())["models"] if manifest.exists() else []
-        if not models:
-            self.stdout.write("shipped models: none listed in weights/manifest.json yet")
+        from inference.registry import RegistryError, shipped_models_register
+
+        try:
+            lines = shipped_models_register()
+        except RegistryError as exc:
+            raise CommandError(str(exc)) from exc
+        for line in lines or ["shipped models: none listed in weights/manifest.json"]:
+            self.stdout.write(line)
         self.stdout.write(self.style.SUCCESS("bootstrap done"))

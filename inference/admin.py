@@ -1,0 +1,129 @@
+"""Curators inspect, activate and roll back model versions, and review corrections."""
+from django.contrib import admin, messages
+from django.core.files.storage import default_storage
+from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext_lazy as _
+
+from . import registry, services
+from .models import ClassificationRecord, Correction, ModelVersion, WorkerHeartbeat
+
+
+@admin.register(ModelVersion)
+class ModelVersionAdmin(admin.ModelAdmin):
+    list_display = ["name", "kind", "is_active", "source", "headline_metrics", "activated_at", "created"]
+    list_filter = ["kind", "is_active", "source"]
+    search_fields = ["name", "sha256", "notes"]
+    readonly_fields = ["kind", "sha256", "path", "serving_path", "file_format", "size_bytes", "class_names", "class_map",
+                       "metrics_table", "plot_images", "calibration_summary", "training_data", "source", "is_active",
+                       "activated_at", "created", "created_by"]
+    fields = ["name", "notes", *readonly_fields]
+    actions = ["activate", "roll_back"]
+
+    def has_add_permission(self, request):
+        return False  # model files are registered from the command line (they can carry code)
+
+    @admin.display(description=_("Metrics"))
+    def headline_metrics(self, obj):
+        keys = [k for k in ("top1", "top5", "macro_f1") if k in obj.metrics]
+        return ", ".join(f"{k} {obj.metrics[k]:.3f}" for k in keys) or "—"
+
+    @admin.display(description=_("Metrics"))
+    def metrics_table(self, obj):
+        rows = [(k, v) for k, v in obj.metrics.items() if not isinstance(v, (dict, list))]
+        return format_html("<table>{}</table>", format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", rows)) if rows else "—"
+
+    @admin.display(description=_("Plots"))
+    def plot_images(self, obj):
+        return format_html_join(
+            "", '<figure style="display:inline-block;margin:0 1rem 1rem 0"><img src="{}" alt="{}" style="max-width:480px"><figcaption>{}</figcaption></figure>',
+            ((default_storage.url(path), name, name) for name, path in obj.plots.items()),
+        ) or "—"
+
+    @admin.display(description=_("Recognition calibration"))
+    def calibration_summary(self, obj):
+        metrics = (obj.calibration or {}).get("metrics") or {}
+        return ", ".join(f"{k}: {v}" for k, v in metrics.items() if not isinstance(v, (dict, list))) or "—"
+
+    @admin.action(description=_("Activate the selected version"), permissions=["change"])
+    def activate(self, request, queryset):
+        if queryset.count() != 1:
+            self.message_user(request, _("Select exactly one version to activate."), messages.ERROR)
+            return
+        version = registry.model_version_activate(version=queryset.get())
+        self.message_user(request, _("%(version)s is now active; the workers reload it by themselves.") % {"version": version}, messages.SUCCESS)
+
+    @admin.action(description=_("Roll back to the previously active version"), permissions=["change"])
+    def roll_back(self, request, queryset):
+        for kind in sorted(set(queryset.values_list("kind", flat=True))):
+            try:
+                version = registry.model_version_rollback(kind=kind)
+            except registry.RegistryError as exc:
+                self.message_user(request, str(exc), messages.ERROR)
+            else:
+                self.message_user(request, _("%(version)s is active again.") % {"version": version}, messages.SUCCESS)
+
+
+@admin.register(WorkerHeartbeat)
+class WorkerHeartbeatAdmin(admin.ModelAdmin):
+    list_display = ["host", "pid", "models_loaded", "started", "last_seen"]
+    readonly_fields = ["host", "pid", "models_loaded", "started", "last_seen"]
+
+    def has_add_permission(self, request):
+        return False
+
+
+class CorrectionInline(admin.TabularInline):
+    model = Correction
+    extra = 0
+    readonly_fields = ["kind", "motif", "comment", "status", "reviewed_by", "reviewed_at", "archive_image"]
+    can_delete = False
+
+
+@admin.register(ClassificationRecord)
+class ClassificationRecordAdmin(admin.ModelAdmin):
+    list_display = ["public_id", "status", "motif", "recognised", "confidence", "model_version", "created"]
+    list_filter = ["status", "recognised", "model_version"]
+    readonly_fields = [f.name for f in ClassificationRecord._meta.fields] + ["photo"]
+    inlines = [CorrectionInline]
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.display(description=_("Photo"))
+    def photo(self, obj):
+        from django.urls import reverse
+
+        return format_html('<img src="{}" alt="" style="max-width:320px">', reverse("classify_photo", args=[obj.public_id]))
+
+
+@admin.register(Correction)
+class CorrectionAdmin(admin.ModelAdmin):
+    list_display = ["record", "kind", "motif", "status", "consent", "created"]
+    list_filter = ["status", "kind"]
+    readonly_fields = ["record", "kind", "motif", "comment", "status", "reviewed_by", "reviewed_at", "archive_image", "photo"]
+    actions = ["accept", "reject"]
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.display(description=_("consent for training"), boolean=True)
+    def consent(self, obj):
+        return obj.record.consent_training
+
+    @admin.display(description=_("Photo"))
+    def photo(self, obj):
+        from django.urls import reverse
+
+        return format_html('<img src="{}" alt="" style="max-width:320px">', reverse("classify_photo", args=[obj.record.public_id]))
+
+    @admin.action(description=_("Accept (consented photos join the archive)"), permissions=["change"])
+    def accept(self, request, queryset):
+        for correction in queryset.select_related("record", "motif"):
+            services.correction_accept(correction=correction, reviewer=request.user)
+        self.message_user(request, _("Corrections accepted."), messages.SUCCESS)
+
+    @admin.action(description=_("Reject"), permissions=["change"])
+    def reject(self, request, queryset):
+        for correction in queryset:
+            services.correction_reject(correction=correction, reviewer=request.user)
+        self.message_user(request, _("Corrections rejected."), messages.SUCCESS)

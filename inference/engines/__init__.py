@@ -1,0 +1,13 @@
+"""Pure PyTorch / ONNX Runtime engines for motif classification: no Django import anywhere.
+
+- ``offline``: one place that keeps Ultralytics off the network (call before importing it).
+- ``classifier``: load a YOLO11-cls ``.pt`` or its ``.onnx`` export; preprocess, predict, embed.
+- ``ood``: "not a known motif" — softmax confidence plus cosine distance to the archive's
+  training embeddings, calibrated on held-out images.
+- ``saliency``: Grad-CAM heat maps over the photo.
+- ``training``: train YOLO11-cls with Ultralytics, evaluate a class-folder tree, plots.
+
+``python -m inference.engines {train,evaluate,calibrate,export-onnx,predict}`` reproduces the shipped
+weights without Django. Heavy libraries (torch, ultralytics, onnxruntime) are imported lazily
+inside functions so importing this package stays cheap.
+"""

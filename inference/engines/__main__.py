@@ -1,0 +1,185 @@
+"""Command line over the engines, for reproducing the shipped weights without Django.
+
+    python -m inference.engines train --data DIR --out weights/x.pt --epochs 100 --imgsz 128 --seed 0
+    python -m inference.engines evaluate --weights W --folder DIR [--json] [--confusion PNG]
+    python -m inference.engines export-onnx --weights W.pt --out W.onnx
+    python -m inference.engines calibrate --weights W --data DIR [--out calibration.json]
+    python -m inference.engines predict --weights W IMAGE... (one JSON line per image)
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from pathlib import Path
+
+
+def _train(args: argparse.Namespace) -> int:
+    from .training import train_yolo_classifier
+
+    def progress(epoch: int, epochs: int, metrics: dict) -> None:
+        top1 = metrics.get("metrics/accuracy_top1", float("nan"))
+        loss = metrics.get("train/loss", float("nan"))
+        print(f"epoch {epoch}/{epochs}  train loss {loss:.4f}  val top-1 {top1:.4f}", file=sys.stderr, flush=True)
+
+    result = train_yolo_classifier(
+        data_dir=args.data,
+        run_dir=args.run_dir,
+        epochs=args.epochs,
+        imgsz=args.imgsz,
+        batch=args.batch,
+        seed=args.seed,
+        weights=args.weights,
+        workers=args.workers,
+        patience=args.patience,
+        progress=progress,
+    )
+    summary = {
+        "weights": str(result.weights_path),
+        "run_dir": str(result.run_dir),
+        "epochs_run": result.epochs_run,
+        "seconds": round(result.seconds, 1),
+        "curves_png": str(result.curves_png),
+    }
+    if args.out:
+        out = Path(args.out).resolve()
+        out.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(result.weights_path, out)
+        summary["out"] = str(out)
+    print(json.dumps(summary))
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from .classifier import ClassifierEngine
+    from .training import confusion_matrix_png, evaluate_folder
+
+    engine = ClassifierEngine.load(args.weights)
+    result = evaluate_folder(engine, Path(args.folder))
+    if args.confusion:
+        confusion_matrix_png(result, args.confusion)
+    if args.json:
+        print(json.dumps(result.to_json()))
+    else:
+        print(f"n={result.n}  top-1 {result.top1:.4f}  top-5 {result.top5:.4f}  macro F1 {result.macro_f1:.4f}")
+        print(f"macro precision {result.macro_precision:.4f}  macro recall {result.macro_recall:.4f}")
+        for name, values in result.per_class.items():
+            print(
+                f"  {name:<24} P {values['precision']:.3f}  R {values['recall']:.3f}  "
+                f"F1 {values['f1']:.3f}  n {values['support']}"
+            )
+        for folder, count in result.skipped.items():
+            print(f"  skipped {count} image(s) in {folder}/: no class of that name", file=sys.stderr)
+    return 0
+
+
+def _export_onnx(args: argparse.Namespace) -> int:
+    from .classifier import export_onnx
+
+    out = args.out or str(Path(args.weights).with_suffix(".onnx"))
+    print(export_onnx(args.weights, out))
+    return 0
+
+
+def _calibrate(args: argparse.Namespace) -> int:
+    from .classifier import ClassifierEngine
+    from .ood import calibrate_from_folders
+
+    engine = ClassifierEngine.load(args.weights)
+    calibration = calibrate_from_folders(
+        engine,
+        Path(args.data),
+        heldout_split=args.heldout,
+        ood_count=args.ood_count,
+        ood_size=args.ood_size,
+        seed=args.seed,
+        target_acceptance=args.target_acceptance,
+        prototypes_per_class=args.prototypes_per_class or None,
+    )
+    if args.out:
+        Path(args.out).write_text(json.dumps(calibration.to_json()), encoding="utf-8")
+    print(json.dumps(calibration.metrics, indent=2))
+    return 0
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from PIL import Image
+
+    from .classifier import ClassifierEngine
+
+    engine = ClassifierEngine.load(args.weights)
+    for path in args.images:
+        with Image.open(path) as image:
+            prediction = engine.predict([image.convert("RGB")])[0]
+        top = [{"label": engine.class_names[index], "confidence": round(p, 6)} for index, p in prediction.top]
+        print(
+            json.dumps(
+                {
+                    "path": str(path),
+                    "label": top[0]["label"],
+                    "confidence": top[0]["confidence"],
+                    "top5": top,
+                    "preprocess_s": round(prediction.preprocess_s, 6),
+                    "inference_s": round(prediction.inference_s, 6),
+                }
+            )
+        )
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m inference.engines", description=__doc__.split("\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    train = commands.add_parser("train", help="train YOLO11-cls (from yolo11n-cls.yaml unless --weights)")
+    train.add_argument("--data", required=True, help="Ultralytics classification folder: train/ val/ test/")
+    train.add_argument("--run-dir", default="runs/classify/train", help="run folder (plots, results.csv)")
+    train.add_argument("--out", help="copy best.pt here")
+    train.add_argument("--epochs", type=int, default=100)
+    train.add_argument("--imgsz", type=int, default=128)
+    train.add_argument("--batch", type=int, default=32)
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--weights", help="a .pt on disk to fine-tune from")
+    train.add_argument("--workers", type=int, default=0)
+    train.add_argument("--patience", type=int, default=100)
+    train.set_defaults(handler=_train)
+
+    evaluate = commands.add_parser("evaluate", help="top-1/top-5/per-class metrics on a class-folder tree")
+    evaluate.add_argument("--weights", required=True, help=".pt or .onnx")
+    evaluate.add_argument("--folder", required=True)
+    evaluate.add_argument("--json", action="store_true")
+    evaluate.add_argument("--confusion", help="write the confusion matrix PNG here")
+    evaluate.set_defaults(handler=_evaluate)
+
+    export = commands.add_parser("export-onnx", help="export a .pt to ONNX (probabilities + embeddings)")
+    export.add_argument("--weights", required=True)
+    export.add_argument("--out")
+    export.set_defaults(handler=_export_onnx)
+
+    calibrate = commands.add_parser("calibrate", help='fit the "not a known motif" thresholds')
+    calibrate.add_argument("--weights", required=True, help=".pt or .onnx")
+    calibrate.add_argument("--data", required=True, help="classification folder with train/ and the held-out split")
+    calibrate.add_argument("--heldout", default="val")
+    calibrate.add_argument("--ood-count", type=int, default=120)
+    calibrate.add_argument("--ood-size", type=int, default=256)
+    calibrate.add_argument("--seed", type=int, default=0)
+    calibrate.add_argument("--target-acceptance", type=float, default=0.95)
+    calibrate.add_argument("--prototypes-per-class", type=int, default=4, help="0 keeps every training embedding")
+    calibrate.add_argument("--out", help="write the calibration JSON here")
+    calibrate.set_defaults(handler=_calibrate)
+
+    predict = commands.add_parser("predict", help="classify images, one JSON line each")
+    predict.add_argument("--weights", required=True, help=".pt or .onnx")
+    predict.add_argument("images", nargs="+")
+    predict.set_defaults(handler=_predict)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.handler(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,74 @@
+import json
+import time
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+
+from cualify.imaging import ImageRejected
+from inference import services
+from motifs import services as archive
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"}
+
+
+def image_paths(paths: list[Path]) -> list[Path]:
+    found = []
+    for path in paths:
+        if path.is_dir():
+            found += sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        elif path.is_file():
+            found.append(path)
+        else:
+            raise CommandError(f"{path} is neither a file nor a folder")
+    return found
+
+
+class Command(BaseCommand):
+    help = (
+        "Classify image files or folders with the same service code as the site and print one JSON line "
+        "per image: label, motif slug (or null), confidence 0–1, top-5 and timings in seconds. In-process "
+        "by default; --cluster goes through the running queue workers."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("paths", nargs="+", type=Path)
+        parser.add_argument("--cluster", action="store_true", help="send each image through the running cluster")
+        parser.add_argument("--wait", type=float, default=60.0, help="seconds to wait for each answer with --cluster")
+
+    def handle(self, *args, paths, cluster, wait, **options):
+        from django_q.conf import Conf
+
+        was_sync = Conf.SYNC
+        Conf.SYNC = was_sync or not cluster  # in-process: the worker code runs right here
+        try:
+            self.classify_all(paths, wait)
+        finally:
+            Conf.SYNC = was_sync
+
+    def classify_all(self, paths, wait):
+        availability = services.classification_availability()
+        if not availability.available:
+            raise CommandError(f"classification is unavailable: {availability.reason}")
+        for path in image_paths(paths):
+            started = time.perf_counter()
+            try:
+                normalized = archive.image_normalize(path.read_bytes())
+            except ImageRejected as exc:
+                self.stdout.write(json.dumps({"file": str(path), "error": exc.code, "detail": exc.detail}))
+                continue
+            record = services.classification_create(normalized=normalized, timings={"validation_s": time.perf_counter() - started})
+            services.classification_enqueue(record)
+            record = services.classification_wait(record, wait)
+            best = record.top[0] if record.top else {}
+            self.stdout.write(json.dumps({
+                "file": str(path),
+                "status": record.status,
+                "label": best.get("label"),
+                "motif": record.motif.slug if record.motif else None,
+                "recognised": record.recognised,
+                "confidence": record.confidence,
+                "top": [{"label": t["label"], "motif": t["slug"], "confidence": t["probability"]} for t in record.top],
+                "timings": {k: round(v, 4) for k, v in record.timings.items() if k.endswith("_s")},
+                "total_s": round(time.perf_counter() - started, 4),
+            }, ensure_ascii=False))
+            record.delete()  # a command's photos are not visitor records

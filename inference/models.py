@@ -1,0 +1,160 @@
+"""Model versions, queue-worker heartbeats, classification records and visitor corrections."""
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+
+class ModelKind(models.TextChoices):
+    CLASSIFIER = "classifier", _("Classifier")
+    GENERATOR = "generator", _("Generator")
+    REFINER = "refiner", _("Refiner")
+    TEXT_ENCODER = "text_encoder", _("Text encoder")
+
+
+class ModelVersion(models.Model):
+    """One registered model file (or folder), stored by content hash under media so workers on
+    any machine find it. One version per kind is active; workers reload when it changes."""
+
+    class Source(models.TextChoices):
+        SHIPPED = "shipped", _("Shipped with Cualify")
+        TRAINED = "trained", _("Trained here")
+        REGISTERED = "registered", _("Registered by an operator")
+
+    kind = models.CharField(_("kind"), max_length=20, choices=ModelKind.choices)
+    name = models.CharField(_("name"), max_length=120)
+    sha256 = models.CharField(_("SHA-256"), max_length=64, editable=False)
+    path = models.CharField(_("stored path"), max_length=255, editable=False, help_text=_("Relative to the media folder."))
+    file_format = models.CharField(_("format"), max_length=20, editable=False)
+    serving_path = models.CharField(
+        _("serving path"), max_length=255, blank=True, editable=False,
+        help_text=_("What workers load, when it differs from the stored file (e.g. its ONNX export)."),
+    )
+    size_bytes = models.BigIntegerField(_("size in bytes"), default=0, editable=False)
+    class_names = models.JSONField(_("class names"), default=list, blank=True, help_text=_("In the model's own order."))
+    class_map = models.JSONField(_("class → motif"), default=dict, blank=True, help_text=_("Class name to motif slug (or null)."))
+    metrics = models.JSONField(_("metrics"), default=dict, blank=True)
+    calibration = models.JSONField(_("recognition calibration"), default=dict, blank=True, editable=False)
+    plots = models.JSONField(_("plots"), default=dict, blank=True, editable=False, help_text=_("Name to media path."))
+    training_data = models.JSONField(_("training data snapshot"), default=dict, blank=True, editable=False)
+    source = models.CharField(_("source"), max_length=12, choices=Source.choices, default=Source.REGISTERED)
+    notes = models.TextField(_("notes"), blank=True)
+    is_active = models.BooleanField(_("active"), default=False, editable=False)
+    activated_at = models.DateTimeField(_("last activated"), null=True, blank=True, editable=False)
+    created = models.DateTimeField(_("created"), auto_now_add=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["kind", "-created"]
+        verbose_name = _("model version")
+        verbose_name_plural = _("model versions")
+        constraints = [models.UniqueConstraint(fields=["kind", "sha256"], name="unique_model_file_per_kind")]
+        indexes = [models.Index(fields=["kind", "is_active"])]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} #{self.pk} {self.name}"
+
+    def motif_slug(self, class_index: int) -> str | None:
+        names = self.class_names
+        return self.class_map.get(names[class_index]) if 0 <= class_index < len(names) else None
+
+
+class WorkerHeartbeat(models.Model):
+    """One row per queue-worker process: what it has loaded and when it last said so."""
+
+    host = models.CharField(_("host"), max_length=255)
+    pid = models.PositiveIntegerField(_("process id"))
+    started = models.DateTimeField(_("started"), default=timezone.now)
+    last_seen = models.DateTimeField(_("last seen"), default=timezone.now, db_index=True)
+    models_loaded = models.JSONField(_("models loaded"), default=dict, blank=True, help_text=_("Kind to model version id."))
+
+    class Meta:
+        ordering = ["-last_seen"]
+        verbose_name = _("worker heartbeat")
+        verbose_name_plural = _("worker heartbeats")
+        constraints = [models.UniqueConstraint(fields=["host", "pid"], name="unique_worker_process")]
+
+    def __str__(self):
+        return f"{self.host}:{self.pid}"
+
+
+def classification_upload_path(instance, filename):
+    return f"uploads/classify/{instance.public_id.hex[:2]}/{instance.public_id.hex}.{filename.rsplit('.', 1)[-1]}"
+
+
+def saliency_path(instance, filename):
+    return f"uploads/saliency/{instance.public_id.hex[:2]}/{instance.public_id.hex}.jpg"
+
+
+class ClassificationRecord(models.Model):
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("Queued")
+        DONE = "done", _("Done")
+        FAILED = "failed", _("Failed")
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    image = models.FileField(_("photo"), upload_to=classification_upload_path, max_length=200)
+    width = models.PositiveIntegerField(default=0)
+    height = models.PositiveIntegerField(default=0)
+    sha256 = models.CharField(max_length=64, db_index=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="classifications")
+    session_key = models.CharField(max_length=40, blank=True, db_index=True)
+    consent_training = models.BooleanField(_("consent for training"), default=False)
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.QUEUED)
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.SET_NULL, null=True, blank=True, related_name="classifications")
+    top = models.JSONField(_("top guesses"), default=list, blank=True, help_text=_("Label, motif slug, probability (0–1)."))
+    motif = models.ForeignKey("motifs.Motif", on_delete=models.SET_NULL, null=True, blank=True, related_name="classifications", verbose_name=_("motif"))
+    recognised = models.BooleanField(_("recognised"), default=False)
+    confidence = models.FloatField(_("confidence"), null=True, blank=True)
+    distance = models.FloatField(_("distance to the archive"), null=True, blank=True)
+    reason = models.CharField(max_length=30, blank=True)
+    timings = models.JSONField(_("timings (s)"), default=dict, blank=True)
+    error = models.TextField(_("error"), blank=True)
+    saliency = models.FileField(upload_to=saliency_path, blank=True, max_length=200)
+    created = models.DateTimeField(_("created"), auto_now_add=True, db_index=True)
+    completed = models.DateTimeField(_("completed"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created"]
+        verbose_name = _("classification")
+        verbose_name_plural = _("classifications")
+
+    def __str__(self):
+        return f"{self.public_id.hex[:8]} {self.top[0]['label'] if self.top else self.status}"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status != self.Status.QUEUED
+
+
+class Correction(models.Model):
+    """A visitor's "this is actually <motif>" or "not batik", reviewed by curators."""
+
+    class Kind(models.TextChoices):
+        MOTIF = "motif", _("It is another motif")
+        NOT_BATIK = "not_batik", _("It is not Batik Cual")
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Waiting for review")
+        ACCEPTED = "accepted", _("Accepted")
+        REJECTED = "rejected", _("Rejected")
+
+    record = models.ForeignKey(ClassificationRecord, on_delete=models.CASCADE, related_name="corrections")
+    kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices)
+    motif = models.ForeignKey("motifs.Motif", on_delete=models.CASCADE, null=True, blank=True, verbose_name=_("motif"))
+    comment = models.CharField(_("comment"), max_length=500, blank=True)
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.PENDING)
+    reviewed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    archive_image = models.ForeignKey("motifs.MotifImage", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    created = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        ordering = ["status", "-created"]
+        verbose_name = _("correction")
+        verbose_name_plural = _("corrections")
+
+    def __str__(self):
+        return f"{self.get_kind_display()}: {self.motif or '—'}"

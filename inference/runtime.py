@@ -1,0 +1,154 @@
+"""Models inside the queue workers: loaded once per worker process (warmed when the worker
+starts), reloaded when the active version changes, and announced in a heartbeat row.
+
+Only django-q2 worker processes (and tests in sync mode) import this; web processes never
+do, so they never import torch.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.core.files.storage import default_storage
+from django.db import close_old_connections
+from django.utils import timezone
+
+from .models import ModelKind, ModelVersion, WorkerHeartbeat
+
+logger = logging.getLogger(__name__)
+
+_lock = threading.RLock()
+_loaded: dict[str, "LoadedModel"] = {}
+_offline_done = False
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    version: ModelVersion
+    engine: Any
+    calibration: Any      # OODCalibration for classifiers, else None
+    load_seconds: float
+
+
+def ensure_offline() -> None:
+    """Ultralytics and friends offline, configured once per process before their import."""
+    global _offline_done
+    if not _offline_done:
+        from .engines.offline import configure_ultralytics_offline
+
+        configure_ultralytics_offline(settings.CUALIFY_MODEL_CONFIG_DIR)
+        # Ultralytics replaces PIL.Image.open with a wrapper that tries to pip-install pi-heif
+        # whenever Pillow cannot identify a file; our intake rules must see Pillow's own answer.
+        from PIL import Image
+        from ultralytics.utils import patches
+
+        Image.open = getattr(patches, "_image_open", Image.open)
+        _offline_done = True
+
+
+def model_file(version: ModelVersion) -> Path:
+    return Path(default_storage.path(version.serving_path or version.path))
+
+
+def _load(version: ModelVersion) -> LoadedModel:
+    started = time.perf_counter()
+    if version.kind == ModelKind.CLASSIFIER:
+        ensure_offline()
+        import torch
+
+        from .engines.classifier import ClassifierEngine
+        from .engines.ood import OODCalibration
+
+        torch.set_num_threads(settings.CUALIFY_TORCH_THREADS)
+        engine = ClassifierEngine.load(model_file(version), threads=settings.CUALIFY_TORCH_THREADS)
+        engine.warm_up()
+        stored = ModelVersion.objects.filter(pk=version.pk).values_list("calibration", flat=True).first()
+        calibration = OODCalibration.from_json(stored) if stored else None
+        return LoadedModel(version, engine, calibration, time.perf_counter() - started)
+    raise NotImplementedError(f"no runtime for {version.kind} models yet")
+
+
+def active_version(kind: str) -> ModelVersion | None:
+    # Asked before every task: leave the large JSON fields (calibration prototypes) in the database.
+    return ModelVersion.objects.filter(kind=kind, is_active=True).defer("calibration", "training_data").first()
+
+
+def get_model(kind: str) -> LoadedModel | None:
+    """The loaded active model of ``kind``, (re)loading it if the active version changed."""
+    version = active_version(kind)
+    with _lock:
+        current = _loaded.get(kind)
+        if version is None:
+            _loaded.pop(kind, None)
+            return None
+        # The file hash too: a rolled-back test database can hand out the same id again.
+        if current is None or (current.version.pk, current.version.sha256) != (version.pk, version.sha256):
+            logger.info("loading %s", version)
+            _loaded[kind] = _load(version)
+            heartbeat()
+        return _loaded[kind]
+
+
+def loaded_versions() -> dict[str, int]:
+    with _lock:
+        return {kind: model.version.pk for kind, model in _loaded.items()}
+
+
+def heartbeat() -> None:
+    WorkerHeartbeat.objects.update_or_create(
+        host=socket.gethostname(), pid=os.getpid(),
+        defaults={"last_seen": timezone.now(), "models_loaded": loaded_versions()},
+    )
+
+
+def warm_up() -> None:
+    """Load every active model this runtime knows, so the first task is not the slow one."""
+    for kind in (ModelKind.CLASSIFIER,):
+        try:
+            get_model(kind)
+        except Exception:  # a broken model must not kill the worker; tasks report it
+            logger.exception("could not load the active %s", kind)
+    heartbeat()
+
+
+def _heartbeat_loop(interval: float) -> None:
+    while True:
+        time.sleep(interval)
+        try:
+            close_old_connections()
+            warm_up()  # also reloads a model whose active version changed
+        except Exception:
+            logger.exception("heartbeat failed")
+
+
+_heartbeat_thread: threading.Thread | None = None
+
+
+def start_worker_runtime() -> None:
+    """Called in each new queue-worker process: warm up and keep a heartbeat.
+
+    django-q2's sync mode (tests, ``manage.py classify``) runs its worker function inline for
+    every task, sending the same signal: there the models load on demand and no heartbeat
+    thread is started, since this process is not a worker."""
+    global _heartbeat_thread
+    from django_q.conf import Conf
+
+    if Conf.SYNC or _heartbeat_thread is not None:
+        return
+    warm_up()
+    _heartbeat_thread = thread = threading.Thread(
+        target=_heartbeat_loop, args=(settings.CUALIFY_HEARTBEAT_SECONDS,), name="cualify-heartbeat", daemon=True
+    )
+    thread.start()
+
+
+def reset_for_tests() -> None:
+    with _lock:
+        _loaded.clear()

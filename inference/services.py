@@ -1,0 +1,212 @@
+"""What the web and the commands call for classification. The web side (create, enqueue,
+wait, correct) never loads a model; ``classification_run`` runs in a queue worker."""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from cualify.imaging import NormalizedImage
+from motifs import services as archive
+from motifs.models import Motif, MotifImage
+
+from .models import ClassificationRecord, Correction, ModelKind, ModelVersion, WorkerHeartbeat
+
+logger = logging.getLogger(__name__)
+TOP_K = 5
+
+
+class ClassificationUnavailable(Exception):
+    """No active classifier, or no live queue worker has one loaded."""
+
+
+@dataclass(frozen=True)
+class Availability:
+    available: bool
+    reason: str = ""
+
+
+def queue_is_sync() -> bool:
+    from django_q.conf import Conf
+
+    return bool(Conf.SYNC)
+
+
+def classification_availability() -> Availability:
+    version = ModelVersion.objects.filter(kind=ModelKind.CLASSIFIER, is_active=True).first()
+    if version is None:
+        return Availability(False, "no_active_classifier")
+    if queue_is_sync():
+        return Availability(True)  # tests and scripts run tasks in-process
+    since = timezone.now() - timedelta(seconds=settings.CUALIFY_WORKER_ALIVE_SECONDS)
+    if not WorkerHeartbeat.objects.filter(last_seen__gte=since).exists():
+        return Availability(False, "no_worker")
+    return Availability(True)
+
+
+def classification_create(
+    *, normalized: NormalizedImage, user=None, session_key: str = "", consent_training: bool = False, timings: dict | None = None
+) -> ClassificationRecord:
+    """Store a validated photo (metadata already dropped) and its queued record, together."""
+    record = ClassificationRecord(
+        width=normalized.width, height=normalized.height, sha256=normalized.sha256,
+        user=user if user is not None and user.is_authenticated else None,
+        session_key=session_key or "", consent_training=consent_training, timings=dict(timings or {}),
+    )
+    stored = None
+    try:
+        with transaction.atomic():
+            record.image.save(f"photo.{normalized.extension}", ContentFile(normalized.content), save=False)
+            stored = record.image.name
+            record.save()
+    except BaseException:
+        if stored:
+            record.image.storage.delete(stored)
+        raise
+    return record
+
+
+def classification_enqueue(record: ClassificationRecord) -> None:
+    from django_q.tasks import async_task
+
+    record.timings["enqueued_at"] = time.time()
+    ClassificationRecord.objects.filter(pk=record.pk).update(timings=record.timings)
+    async_task("inference.tasks.classify", record.pk, task_name=f"classify-{record.public_id.hex[:12]}")
+
+
+def classification_wait(record: ClassificationRecord, timeout: float) -> ClassificationRecord:
+    """Poll the record (the database row is the truth, whatever the broker) until finished."""
+    deadline = time.monotonic() + timeout
+    delay = 0.005
+    while True:
+        record.refresh_from_db()
+        if record.is_finished or time.monotonic() >= deadline:
+            return record
+        time.sleep(delay)
+        delay = min(delay * 1.5, 0.1)
+
+
+def classification_run(record_id: int) -> None:
+    """In a queue worker: classify the stored photo with the active model and save the answer.
+    Any failure is written to the record, so the visitor's page never waits forever."""
+    try:
+        _classify(record_id)
+    except Exception as exc:
+        logger.exception("classification %s failed", record_id)
+        ClassificationRecord.objects.filter(pk=record_id, status=ClassificationRecord.Status.QUEUED).update(
+            status=ClassificationRecord.Status.FAILED, error=f"{type(exc).__name__}: {exc}"[:2000], completed=timezone.now()
+        )
+
+
+def _classify(record_id: int) -> None:
+    from PIL import Image
+
+    from .engines.ood import decide
+    from .runtime import get_model
+
+    started = time.perf_counter()
+    record = ClassificationRecord.objects.get(pk=record_id)
+    if record.is_finished:
+        return
+    timings = dict(record.timings)
+    enqueued_at = timings.pop("enqueued_at", None)
+    if enqueued_at:
+        timings["queue_s"] = max(0.0, time.time() - enqueued_at)
+    loaded = get_model(ModelKind.CLASSIFIER)
+    if loaded is None:
+        ClassificationRecord.objects.filter(pk=record_id).update(
+            status=ClassificationRecord.Status.FAILED, error="no_active_classifier", completed=timezone.now(), timings=timings
+        )
+        return
+    with record.image.open("rb") as handle:
+        picture = Image.open(handle).convert("RGB")
+    prediction = loaded.engine.predict([picture])[0]
+    version = loaded.version
+    top = [
+        {"label": version.class_names[index], "slug": version.motif_slug(index), "probability": round(float(p), 6)}
+        for index, p in prediction.top[:TOP_K]
+    ]
+    best_index, best_probability = prediction.top[0]
+    slug = version.motif_slug(best_index)
+    recognised, distance, reason = slug is not None, None, "ok"
+    if loaded.calibration is not None:
+        decision = decide(loaded.calibration, prediction)
+        recognised, distance, reason = recognised and decision.recognised, decision.distance, decision.reason
+    if slug is None:
+        reason = "class_without_motif"
+    timings.update(preprocess_s=prediction.preprocess_s, inference_s=prediction.inference_s)
+    timings["worker_s"] = time.perf_counter() - started
+    ClassificationRecord.objects.filter(pk=record_id).update(
+        status=ClassificationRecord.Status.DONE, model_version=version, top=top,
+        motif=Motif.objects.filter(slug=slug).first() if recognised else None,
+        recognised=recognised, confidence=float(best_probability), distance=distance, reason=reason,
+        timings=timings, completed=timezone.now(),
+    )
+
+
+def classification_saliency(record_id: int) -> None:
+    """In a queue worker: the heat map of where the model looked, stored next to the photo."""
+    import io
+
+    from PIL import Image
+
+    from .engines.saliency import class_activation_map, overlay
+    from .runtime import get_model
+
+    record = ClassificationRecord.objects.get(pk=record_id)
+    loaded = get_model(ModelKind.CLASSIFIER)
+    if loaded is None or not record.top or record.saliency:
+        return
+    with record.image.open("rb") as handle:
+        picture = Image.open(handle).convert("RGB")
+    index = record.model_version.class_names.index(record.top[0]["label"]) if record.model_version else 0
+    heat = class_activation_map(loaded.engine, picture, index)
+    if heat is None:
+        return
+    buffer = io.BytesIO()
+    overlay(picture, heat).save(buffer, "JPEG", quality=88)
+    record.saliency.save("saliency.jpg", ContentFile(buffer.getvalue()), save=False)
+    ClassificationRecord.objects.filter(pk=record_id).update(saliency=record.saliency.name)
+
+
+def correction_create(*, record: ClassificationRecord, kind: str, motif: Motif | None, comment: str = "") -> Correction:
+    if kind == Correction.Kind.MOTIF and motif is None:
+        raise ValueError("a motif correction needs a motif")
+    return Correction.objects.create(record=record, kind=kind, motif=motif if kind == Correction.Kind.MOTIF else None, comment=comment)
+
+
+def correction_accept(*, correction: Correction, reviewer) -> Correction:
+    """Accept a correction; with the visitor's consent, a motif correction's photo joins the
+    archive as a visitor contribution (or is recognised as already there)."""
+    with transaction.atomic():
+        if correction.kind == Correction.Kind.MOTIF and correction.record.consent_training and correction.archive_image is None:
+            with correction.record.image.open("rb") as handle:
+                data = handle.read()
+            try:
+                image = archive.motif_image_create(
+                    motif=correction.motif, data=data, source=MotifImage.Source.VISITOR,
+                    credit=_("Visitor contribution"), training_consent=True,
+                )
+            except archive.DuplicateImage as exc:
+                image = exc.existing
+            correction.archive_image = image
+        correction.status = Correction.Status.ACCEPTED
+        correction.reviewed_by = reviewer
+        correction.reviewed_at = timezone.now()
+        correction.save()
+    return correction
+
+
+def correction_reject(*, correction: Correction, reviewer) -> Correction:
+    correction.status = Correction.Status.REJECTED
+    correction.reviewed_by = reviewer
+    correction.reviewed_at = timezone.now()
+    correction.save(update_fields=["status", "reviewed_by", "reviewed_at"])
+    return correction

@@ -1,0 +1,21 @@
+from django.db import transaction
+from django.db.models.signals import post_delete
+from django.dispatch import receiver
+from django_q.signals import post_spawn
+
+from .models import ClassificationRecord
+
+
+@receiver(post_spawn)
+def warm_worker(sender, proc_name, **kwargs):
+    """A new django-q2 worker process: load the active models once, start the heartbeat."""
+    from .runtime import start_worker_runtime
+
+    start_worker_runtime()
+
+
+@receiver(post_delete, sender=ClassificationRecord)
+def delete_upload_files(sender, instance, **kwargs):
+    names = [f.name for f in (instance.image, instance.saliency) if f]
+    storage = instance.image.storage
+    transaction.on_commit(lambda: [storage.delete(name) for name in names])

@@ -1,0 +1,29 @@
+import pytest
+from django.conf import settings
+
+from inference import registry, runtime
+from inference.models import ModelKind
+
+SHIPPED_CLASSIFIER = settings.BASE_DIR / "weights" / "classifier-demo-yolo11n-cls.pt"
+
+
+@pytest.fixture
+def sync_queue(monkeypatch):
+    """django-q2 runs tasks in-process: the real task code, without a cluster. (django-q2
+    reads its settings once at import, hence the patch of its Conf.)"""
+    from django_q.conf import Conf
+
+    monkeypatch.setattr(Conf, "SYNC", True)
+    yield
+    runtime.reset_for_tests()
+
+
+@pytest.fixture
+def classifier(db):
+    """The shipped demo classifier, registered and active (with its calibration)."""
+    assert SHIPPED_CLASSIFIER.exists(), "the shipped classifier weights are part of the repository"
+    for line in registry.shipped_models_register():
+        assert "missing" not in line
+    version = runtime.active_version(ModelKind.CLASSIFIER)
+    assert version is not None and version.sha256 == registry.file_sha256(SHIPPED_CLASSIFIER)
+    return version

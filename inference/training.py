@@ -1,0 +1,154 @@
+"""Train, evaluate and calibrate classifiers from the archive (commands call these; they run
+models, so never from a web process)."""
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from django.conf import settings
+from django.core.files.storage import default_storage
+from django.utils import timezone
+
+from motifs.dataset import export_dataset
+from motifs.selectors import motif_by_name
+
+from . import registry
+from .models import ModelKind, ModelVersion
+from .runtime import ensure_offline, model_file
+
+OOD_IMAGES = 120
+
+
+def training_root() -> Path:
+    root = settings.DATA_DIR / "training"
+    root.mkdir(parents=True, exist_ok=True)
+    return root
+
+
+def class_index_for_folder(version_or_names, class_map: dict | None = None) -> Callable[[str], int | None]:
+    """Folder name → class index: the class name itself, or the class mapped to the same motif."""
+    names = list(version_or_names)
+    by_slug = {slug: names.index(name) for name, slug in (class_map or {}).items() if slug and name in names}
+
+    def lookup(folder: str) -> int | None:
+        if folder in names:
+            return names.index(folder)
+        motif = motif_by_name(folder)
+        return by_slug.get(motif.slug) if motif else None
+
+    return lookup
+
+
+def images_in(folder: Path) -> tuple[list, list[int]]:
+    from PIL import Image
+
+    classes = sorted(p.name for p in folder.iterdir() if p.is_dir())
+    images, labels = [], []
+    for index, name in enumerate(classes):
+        for path in sorted((folder / name).iterdir()):
+            if path.is_file():
+                with Image.open(path) as picture:
+                    images.append(picture.convert("RGB"))
+                labels.append(index)
+    return images, labels
+
+
+def calibrate(engine, dataset_dir: Path, *, seed: int = 0, batch: int = 32) -> dict:
+    """Fit the "not a known motif" thresholds: training embeddings as the archive, the
+    validation split as held-out motifs, generated out-of-distribution images as strangers."""
+    from .engines.ood import fit_calibration, synthetic_ood_images
+
+    def predict_all(images):
+        return [p for start in range(0, len(images), batch) for p in engine.predict(images[start:start + batch])]
+
+    lookup = class_index_for_folder(engine.class_names)
+
+    def known(split):
+        """Images of a split whose folder is one of the model's classes, with their class index."""
+        images, folder_labels = images_in(dataset_dir / split)
+        classes = sorted(p.name for p in (dataset_dir / split).iterdir() if p.is_dir())
+        pairs = [(image, lookup(classes[i])) for image, i in zip(images, folder_labels)]
+        pairs = [(image, label) for image, label in pairs if label is not None]
+        return [image for image, _ in pairs], [label for _, label in pairs]
+
+    train_images, train_labels = known("train")
+    val_images, val_labels = known("val")
+    calibration = fit_calibration(
+        train_embeddings=[p.embedding for p in predict_all(train_images)],
+        train_labels=train_labels,
+        heldout_predictions=predict_all(val_images),
+        heldout_labels=val_labels,
+        ood_predictions=predict_all(synthetic_ood_images(OOD_IMAGES, engine.imgsz * 2, seed)),
+    )
+    return calibration.to_json()
+
+
+@dataclass(frozen=True)
+class TrainedClassifier:
+    version: ModelVersion
+    unmatched_classes: tuple[str, ...]
+    run_dir: Path
+
+
+def _store_plot(path: Path, sha256: str) -> str:
+    name = f"models/classifier/{sha256}/{path.name}"
+    if default_storage.exists(name):
+        default_storage.delete(name)
+    with open(path, "rb") as handle:
+        return default_storage.save(name, handle)
+
+
+def evaluate_version(version: ModelVersion, folder: Path):
+    from .engines.classifier import ClassifierEngine
+    from .engines.training import evaluate_folder
+
+    ensure_offline()
+    engine = ClassifierEngine.load(model_file(version))
+    return engine, evaluate_folder(engine, folder, class_index_for_folder(version.class_names, version.class_map))
+
+
+def export_test_split(seed: int = 0) -> Path:
+    """The archive's test split (stored splits, assigned and saved if missing) in a temp folder."""
+    folder = Path(tempfile.mkdtemp(prefix="cualify-eval-"))
+    export_dataset(folder / "dataset", seed=seed, overwrite=True)
+    return folder / "dataset" / "test"
+
+
+def train_classifier(
+    *, epochs: int, imgsz: int, batch: int, seed: int, weights: Path | None = None, augment: int = 0,
+    activate: bool = False, created_by=None, progress=None,
+) -> TrainedClassifier:
+    """Export the archive, train YOLO11-cls, evaluate on the test split, calibrate, register."""
+    from .engines.classifier import ClassifierEngine
+    from .engines.training import confusion_matrix_png, evaluate_folder, train_yolo_classifier
+
+    ensure_offline()
+    run_root = training_root() / timezone.now().strftime("classifier-%Y%m%d-%H%M%S")
+    dataset = run_root / "dataset"
+    export_dataset(dataset, seed=seed, augment_copies=augment)
+    result = train_yolo_classifier(
+        data_dir=dataset, run_dir=run_root / "run", epochs=epochs, imgsz=imgsz, batch=batch, seed=seed,
+        weights=weights, progress=progress,
+    )
+    engine = ClassifierEngine.load(result.weights_path)
+    evaluation = evaluate_folder(engine, dataset / "test", class_index_for_folder(engine.class_names))
+    confusion = confusion_matrix_png(evaluation, run_root / "confusion_matrix.png")
+    calibration = calibrate(engine, dataset, seed=seed)
+    manifest = json.loads((dataset / "dataset.json").read_text())
+    sha256 = registry.file_sha256(result.weights_path)
+    plots = {"confusion matrix": _store_plot(confusion, sha256), "training curves": _store_plot(result.curves_png, sha256)}
+    metrics = {**evaluation.to_json(), "epochs": result.epochs_run, "train_seconds": round(result.seconds, 1),
+               "imgsz": imgsz, "batch": batch, "seed": seed, "augment": augment,
+               "fine_tuned_from": str(weights) if weights else "yolo11n-cls.yaml"}
+    registration = registry.model_version_register(
+        path=result.weights_path, kind=ModelKind.CLASSIFIER, name=f"classifier {run_root.name}",
+        source=ModelVersion.Source.TRAINED, metrics=metrics, training_data=manifest, calibration=calibration,
+        plots=plots, created_by=created_by, activate=activate,
+    )
+    version = registration.version
+    shutil.rmtree(dataset / "train", ignore_errors=True)  # the archive can re-export it
+    return TrainedClassifier(version, registration.unmatched_classes, run_root)

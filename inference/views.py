@@ -1,0 +1,109 @@
+"""Classification pages. They validate, store and enqueue; the model runs in the cluster."""
+import time
+
+from django.conf import settings
+from django.contrib import messages
+from django.http import FileResponse, Http404, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_POST
+
+from . import selectors, services
+from .forms import ClassifyForm, CorrectionForm
+
+UNAVAILABLE = {
+    "no_active_classifier": gettext_lazy("Classification is unavailable right now: no classifier is active. Please try again later."),
+    "no_worker": gettext_lazy("Classification is unavailable right now: the model service is not running. Please try again later."),
+}
+
+
+def _session_key(request) -> str:
+    if not request.session.session_key:
+        request.session.save()
+    return request.session.session_key
+
+
+def classify(request):
+    started = time.perf_counter()
+    availability = services.classification_availability()
+    if request.method != "POST":
+        return render(request, "inference/classify.html", {"form": ClassifyForm(), "availability": availability,
+                                                          "unavailable_message": UNAVAILABLE.get(availability.reason)})
+    form = ClassifyForm(request.POST, request.FILES)  # touching FILES parses the upload
+    parsed = time.perf_counter()
+    if not availability.available:
+        form.is_valid()
+        return render(request, "inference/classify.html", {"form": form, "availability": availability,
+                                                          "unavailable_message": UNAVAILABLE[availability.reason]}, status=503)
+    if not form.is_valid():
+        return render(request, "inference/classify.html", {"form": form, "availability": availability}, status=400)
+    validated = time.perf_counter()
+    record = services.classification_create(
+        normalized=form.normalized, user=request.user, session_key=_session_key(request),
+        consent_training=form.cleaned_data["consent_training"],
+        timings={"upload_s": parsed - started, "validation_s": validated - parsed},
+    )
+    services.classification_enqueue(record)
+    services.classification_wait(record, settings.CUALIFY_CLASSIFY_WAIT_SECONDS)
+    return redirect("classify_result", public_id=record.public_id)
+
+
+def _record_or_404(request, public_id):
+    record = selectors.classification_for_viewer(public_id=public_id, user=request.user, session_key=request.session.session_key or "")
+    if record is None:
+        raise Http404
+    return record
+
+
+def classify_result(request, public_id):
+    record = _record_or_404(request, public_id)
+    motifs = selectors.motifs_by_slug(t["slug"] for t in record.top)
+    top = [{**t, "motif": motifs.get(t["slug"]), "percent": round(t["probability"] * 100, 1)} for t in record.top]
+    return render(request, "inference/result.html", {
+        "record": record, "top": top, "correction_form": CorrectionForm(),
+        "total_s": sum(v for k, v in record.timings.items() if k.endswith("_s") and k not in ("worker_s",)),
+    })
+
+
+def classify_status(request, public_id):
+    record = _record_or_404(request, public_id)
+    return JsonResponse({"status": record.status, "finished": record.is_finished,
+                         "saliency": reverse("classify_saliency_image", args=[record.public_id]) if record.saliency else None})
+
+
+def classify_photo(request, public_id):
+    """Uploads are private: served only to their owner and curators, never from /media/."""
+    record = _record_or_404(request, public_id)
+    return FileResponse(record.image.open("rb"), content_type="image/jpeg" if record.image.name.endswith(".jpg") else "image/png")
+
+
+def classify_saliency_image(request, public_id):
+    record = _record_or_404(request, public_id)
+    if not record.saliency:
+        raise Http404
+    return FileResponse(record.saliency.open("rb"), content_type="image/jpeg")
+
+
+@require_POST
+def classify_saliency(request, public_id):
+    record = _record_or_404(request, public_id)
+    from django_q.tasks import async_task
+
+    if record.is_finished and not record.saliency:
+        async_task("inference.tasks.saliency", record.pk)
+    return redirect(f"{reverse('classify_result', args=[record.public_id])}#saliency")
+
+
+@require_POST
+def classify_correct(request, public_id):
+    record = _record_or_404(request, public_id)
+    form = CorrectionForm(request.POST)
+    if form.is_valid() and form.cleaned_data.get("kind"):
+        services.correction_create(record=record, kind=form.cleaned_data["kind"], motif=form.cleaned_data["motif"],
+                                   comment=form.cleaned_data["comment"])
+        messages.success(request, _("Thank you! A curator will review your correction."))
+    else:
+        messages.error(request, _("Choose what the cloth really shows."))
+    return redirect("classify_result", public_id=record.public_id)

@@ -1,0 +1,49 @@
+"""A visitor uploads a photo in Chromium and sees the result card (the real model, run by the
+real task code in sync mode)."""
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from inference import registry, runtime
+from motifs.demo_art import render_motif
+
+from .test_browser import shot
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def classifier_ready(monkeypatch):
+    from django_q.conf import Conf
+
+    monkeypatch.setattr(Conf, "SYNC", True)
+    registry.shipped_models_register()
+    yield
+    runtime.reset_for_tests()
+
+
+@pytest.mark.parametrize("javascript", [True, False], ids=["with-js", "without-js"])
+def test_visitor_uploads_a_photo_and_sees_the_result_card(browser, live_server, classifier_ready, tmp_path, javascript):
+    photo = tmp_path / "kain.jpg"
+    render_motif("kepiting", 9001, 2000).save(photo, "JPEG")
+    context = browser.new_context(base_url=live_server.url, locale="en-US", java_script_enabled=javascript)
+    context.set_default_timeout(20_000)
+    page = context.new_page()
+    page.goto("/classify/")
+    page.get_by_label("Photo of the cloth").set_input_files(str(photo))
+    if javascript:
+        expect(page.locator("[data-photo-preview]")).to_be_visible()  # shrunk and previewed in the browser
+    page.get_by_role("button", name="Classify", exact=True).click()
+    expect(page).to_have_url(re.compile(r"/classify/[0-9a-f-]{36}/$"))
+    card = page.get_by_test_id("result-card")
+    expect(card.get_by_test_id("motif-name")).to_contain_text("Kepiting")
+    expect(card.get_by_test_id("top-guesses").locator("li")).to_have_count(5)
+    expect(card.get_by_test_id("timings")).to_contain_text("inference")
+    expect(page.get_by_role("img", name="Your photo")).to_be_visible()
+    shot(page, f"classify-result-{'js' if javascript else 'nojs'}")
+    from inference.models import ClassificationRecord
+
+    # The browser shrank the 2000 px photo to 1600 px before upload; without JavaScript it goes as it is.
+    assert ClassificationRecord.objects.get().width == (1600 if javascript else 2000)
+    context.close()
