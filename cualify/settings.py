@@ -149,6 +149,8 @@ Q_CLUSTER = {
     "retry": env.int("CUALIFY_TASK_TIMEOUT", default=1800) + 60,
     "max_attempts": 3,
     "catch_up": False,
+    # The record row is the result; keeping successful task rows too would only add writes.
+    "save_limit": env.int("CUALIFY_QUEUE_SAVE_LIMIT", default=-1),
     "label": "Queue",
     "sync": env.bool("CUALIFY_QUEUE_SYNC", default=False),
     # How often an idle worker asks the ORM broker for work: the floor of queue latency.
@@ -216,6 +218,8 @@ CUALIFY_GALLERY_PAGE_SIZE = env.int("CUALIFY_GALLERY_PAGE_SIZE", default=12)
 # --- Models and classification ---------------------------------------------------------------
 # Seconds the web waits for a classification before answering with a page that polls.
 CUALIFY_CLASSIFY_WAIT_SECONDS = env.float("CUALIFY_CLASSIFY_WAIT_SECONDS", default=10.0)
+# Serve registered classifiers through their ONNX export (checked to agree with the .pt).
+CUALIFY_SERVE_ONNX = env.bool("CUALIFY_SERVE_ONNX", default=True)
 # Torch threads per queue worker (one worker per core is the default cluster shape).
 CUALIFY_TORCH_THREADS = env.int("CUALIFY_TORCH_THREADS", default=1)
 # Workers write a heartbeat this often; one silent for CUALIFY_WORKER_ALIVE_SECONDS is dead.

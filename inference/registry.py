@@ -103,7 +103,10 @@ def class_map_for(class_names, explicit: dict | None = None) -> tuple[dict, tupl
 
 def _store(path: Path, kind: str, sha256: str) -> str:
     """Copy ``path`` into media as models/<kind>/<sha>/<name>; returns the stored name."""
-    name = f"models/{kind}/{sha256}/{path.name}"
+    return _store_as(path, f"models/{kind}/{sha256}/{path.name}")
+
+
+def _store_as(path: Path, name: str) -> str:
     if not default_storage.exists(name):
         with open(path, "rb") as handle:
             stored = default_storage.save(name, handle)
@@ -111,6 +114,32 @@ def _store(path: Path, kind: str, sha256: str) -> str:
             default_storage.delete(stored)
             raise RegistryError(f"could not store {name}")
     return name
+
+
+def onnx_serving_copy(path: Path, sha256: str) -> Path | None:
+    """An ONNX export of a classifier ``.pt`` that gives the same answers, made once per file
+    (cached by hash) — ONNX Runtime predicts about twice as fast on the CPU. None when the
+    export fails or disagrees; the ``.pt`` is then served as it is."""
+    if not settings.CUALIFY_SERVE_ONNX or path.suffix != ".pt":
+        return None
+    cached = settings.DATA_DIR / "cache" / "onnx" / f"{sha256}.onnx"
+    if cached.exists():
+        return cached
+    from .engines.classifier import ClassifierEngine, export_onnx
+    from .engines.ood import synthetic_ood_images
+
+    try:
+        export_onnx(path, cached)
+        torch_engine, onnx_engine = ClassifierEngine.load(path), ClassifierEngine.load(cached)
+        probe = synthetic_ood_images(4, torch_engine.imgsz * 2, seed=0)
+        for a, b in zip(torch_engine.predict(probe), onnx_engine.predict(probe)):
+            if a.top[0][0] != b.top[0][0] or abs(a.probabilities - b.probabilities).max() > 1e-4:
+                raise ValueError("the ONNX export disagrees with the .pt")
+    except Exception:
+        logger.warning("serving %s as .pt: no usable ONNX export", path.name, exc_info=True)
+        cached.unlink(missing_ok=True)
+        return None
+    return cached
 
 
 def model_version_register(
@@ -141,10 +170,14 @@ def model_version_register(
         return Registration(existing, False, tuple(n for n, s in existing.class_map.items() if s is None))
     mapping, unmatched = class_map_for(verified.class_names, explicit_class_map)
     stored_name = _store(path, kind, sha256)
+    serving_name = ""
+    if kind == ModelKind.CLASSIFIER and (onnx := onnx_serving_copy(path, sha256)):
+        # Beside the .pt, with its name: saliency maps still need the .pt's gradients.
+        serving_name = _store_as(onnx, f"models/{kind}/{sha256}/{path.stem}.onnx")
     try:
         with transaction.atomic():
             version = ModelVersion.objects.create(
-                kind=kind, name=name or path.stem, sha256=sha256, path=stored_name,
+                kind=kind, name=name or path.stem, sha256=sha256, path=stored_name, serving_path=serving_name,
                 file_format=verified.file_format, size_bytes=path.stat().st_size,
                 class_names=list(verified.class_names), class_map=mapping,
                 metrics={**verified.details, **(metrics or {})}, training_data=training_data or {},
@@ -154,7 +187,8 @@ def model_version_register(
                 model_version_activate(version=version)
     except BaseException:
         if not ModelVersion.objects.filter(path=stored_name).exists():
-            default_storage.delete(stored_name)
+            for name_ in filter(None, (stored_name, serving_name)):
+                default_storage.delete(name_)
         raise
     return Registration(version, True, unmatched)
 

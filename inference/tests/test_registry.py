@@ -22,6 +22,17 @@ def run(*args) -> str:
     return out.getvalue()
 
 
+def test_a_registered_pt_is_served_through_a_checked_onnx_export_kept_beside_it():
+    version = registry.model_version_register(path=SHIPPED_CLASSIFIER, kind="classifier").version
+    assert version.serving_path == f"models/classifier/{version.sha256}/classifier-demo-yolo11n-cls.onnx"
+    assert default_storage.exists(version.serving_path) and default_storage.exists(version.path)
+
+
+def test_onnx_serving_can_be_turned_off(settings):
+    settings.CUALIFY_SERVE_ONNX = False
+    assert registry.model_version_register(path=SHIPPED_CLASSIFIER, kind="classifier").version.serving_path == ""
+
+
 def test_register_model_stores_by_hash_and_maps_every_class_to_a_motif():
     output = run("register_model", str(SHIPPED_CLASSIFIER), "--kind", "classifier", "--activate")
     version = ModelVersion.objects.get()
@@ -91,11 +102,11 @@ def test_rollback_without_history_is_a_clear_error():
 def test_worker_reloads_when_the_active_version_changes(two_versions, settings):
     first, second = two_versions
     runtime.reset_for_tests()
-    assert runtime.get_model(ModelKind.CLASSIFIER).version == first
-    assert runtime.get_model(ModelKind.CLASSIFIER).engine.kind == "pt"
+    loaded = runtime.get_model(ModelKind.CLASSIFIER)
+    assert loaded.version == first and loaded.engine.path.name == "classifier-demo-yolo11n-cls.onnx"
     registry.model_version_activate(version=second)
     loaded = runtime.get_model(ModelKind.CLASSIFIER)
-    assert loaded.version == second and loaded.engine.kind == "onnx"
+    assert loaded.version == second and loaded.engine.path.name == "demo.onnx"
     heartbeat = runtime.WorkerHeartbeat.objects.get()
     assert heartbeat.models_loaded == {"classifier": second.pk}
     runtime.reset_for_tests()
