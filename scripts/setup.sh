@@ -38,8 +38,9 @@ if [ ! -f "$VENV/.complete" ]; then
   log "building virtualenv $VENV (first time for this requirements.txt: several minutes)"
   rm -rf "$VENV"
   "$PY" -m venv "$VENV"
-  "$VENV/bin/pip" install -q --upgrade pip wheel setuptools
-  "$VENV/bin/pip" install -q -r requirements.txt
+  # (pip's notes about this machine's empty local index folders are noise: filtered out)
+  "$VENV/bin/pip" install -q --upgrade pip wheel setuptools 2> >(grep -v "^WARNING: Location" >&2)
+  "$VENV/bin/pip" install -q -r requirements.txt 2> >(grep -v "^WARNING: Location" >&2)
   touch "$VENV/.complete"
   # Older venvs for other requirements are 6 GB each: keep only the newest two.
   ls -dt "$CACHE"/venv-* 2>/dev/null | tail -n +3 | xargs -r rm -rf

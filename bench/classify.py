@@ -1,0 +1,292 @@
+"""End-to-end classification benchmark (not a test): starts the stack, loads it over HTTP,
+and prints latency and throughput next to the study's design and raw in-process predict,
+all measured in this one run.
+
+    .venv/bin/python bench/classify.py                       # production config: MariaDB + Redis
+    .venv/bin/python bench/classify.py --db sqlite --broker orm   # the embedded default
+
+What runs (all on this machine, ports on 127.0.0.1):
+- the site: gunicorn (2 workers) + one qcluster (2 workers), the shipped classifier;
+- the baseline: bench/flask_baseline.py under gunicorn (2 workers), Ultralytics predict in the request;
+- clients: threads posting the same 512×512 demo photos (the study's image size), keep-alive.
+"""
+from __future__ import annotations
+
+import argparse
+import http.client
+import io
+import json
+import os
+import re
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+PY = str(ROOT / ".venv" / "bin" / "python")
+GUNICORN = str(ROOT / ".venv" / "bin" / "gunicorn")
+WEIGHTS = ROOT / "weights" / "classifier-demo-yolo11n-cls.pt"
+
+
+def demo_photos(count: int) -> list[bytes]:
+    from motifs.demo_art import MOTIF_SLUGS, render_motif
+
+    photos = []
+    for i in range(count):
+        buffer = io.BytesIO()
+        render_motif(MOTIF_SLUGS[i % len(MOTIF_SLUGS)], 90_000 + i, 512).save(buffer, "JPEG", quality=90)
+        photos.append(buffer.getvalue())
+    return photos
+
+
+def multipart(field: str, data: bytes, extra: dict[str, str]) -> tuple[bytes, str]:
+    boundary = uuid.uuid4().hex
+    parts = [f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode() for k, v in extra.items()]
+    parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{field}"; filename="photo.jpg"\r\n'
+                 f"Content-Type: image/jpeg\r\n\r\n".encode() + data + b"\r\n")
+    return b"".join(parts) + f"--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
+
+
+class SiteClient:
+    """A browser-like client of /classify/: session and CSRF cookies, keep-alive."""
+
+    def __init__(self, port: int):
+        self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        self.connection.request("GET", "/classify/")
+        response = self.connection.getresponse()
+        page = response.read().decode()
+        cookies = [c.split(";")[0] for c in response.headers.get_all("Set-Cookie") or []]
+        self.cookie = "; ".join(cookies)
+        self.token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
+
+    def classify(self, photo: bytes) -> int:
+        body, content_type = multipart("photo", photo, {"csrfmiddlewaretoken": self.token})
+        self.connection.request("POST", "/classify/", body, {"Content-Type": content_type, "Cookie": self.cookie,
+                                                             "Referer": "http://127.0.0.1/classify/"})
+        response = self.connection.getresponse()
+        response.read()
+        if response.status != 302:
+            raise RuntimeError(f"site answered {response.status}")
+        return response.status
+
+
+class BaselineClient:
+    def __init__(self, port: int):
+        self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+
+    def classify(self, photo: bytes) -> int:
+        body, content_type = multipart("file", photo, {})
+        self.connection.request("POST", "/predict", body, {"Content-Type": content_type})
+        response = self.connection.getresponse()
+        response.read()
+        if response.status != 200:
+            raise RuntimeError(f"baseline answered {response.status}")
+        return response.status
+
+
+def load(make_client, photos: list[bytes], clients: int, requests: int) -> dict:
+    """``clients`` threads share ``requests`` requests; returns latency percentiles and rps."""
+    latencies: list[float] = []
+    lock = threading.Lock()
+    counter = iter(range(requests))
+    errors: list[str] = []
+
+    def worker():
+        client = make_client()
+        while True:
+            with lock:
+                index = next(counter, None)
+            if index is None:
+                return
+            started = time.perf_counter()
+            try:
+                client.classify(photos[index % len(photos)])
+            except Exception as exc:  # report, keep going
+                errors.append(str(exc))
+                continue
+            with lock:
+                latencies.append(time.perf_counter() - started)
+
+    threads = [threading.Thread(target=worker) for _ in range(clients)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - started
+    latencies.sort()
+    return {
+        "clients": clients, "n": len(latencies), "errors": len(errors),
+        "p50_ms": 1000 * statistics.median(latencies) if latencies else float("nan"),
+        "p95_ms": 1000 * latencies[int(0.95 * (len(latencies) - 1))] if latencies else float("nan"),
+        "rps": len(latencies) / elapsed,
+    }
+
+
+def wait_for(check, what: str, timeout: float = 120):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if check():
+                return
+        except Exception:
+            pass
+        time.sleep(0.3)
+    raise SystemExit(f"timed out waiting for {what}")
+
+
+def page_ready(port: int) -> bool:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    connection.request("GET", "/classify/")
+    response = connection.getresponse()
+    return response.status == 200 and b"data-testid=\"unavailable\"" not in response.read()
+
+
+def baseline_ready(port: int) -> bool:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    connection.request("POST", "/predict", b"", {"Content-Type": "multipart/form-data; boundary=x"})
+    return connection.getresponse().status in (400, 200)
+
+
+def raw_predict_ms(photos: list[bytes], repeat: int) -> dict:
+    from PIL import Image
+
+    from inference.engines.classifier import ClassifierEngine, export_onnx
+    from inference.engines.offline import configure_ultralytics_offline
+
+    configure_ultralytics_offline(os.environ["YOLO_CONFIG_DIR"])
+    import torch
+    from ultralytics import YOLO
+
+    torch.set_num_threads(1)
+    images = [Image.open(io.BytesIO(p)).convert("RGB") for p in photos]
+    yolo = YOLO(str(WEIGHTS), task="classify")
+    onnx_path = Path(tempfile.mkdtemp()) / "demo.onnx"
+    engines = {"ultralytics YOLO.predict (.pt)": lambda im: yolo.predict(im, verbose=False),
+               "Cualify engine (ONNX Runtime)": ClassifierEngine.load(export_onnx(WEIGHTS, onnx_path), threads=1).predict}
+    results = {}
+    for name, predict in engines.items():
+        for im in images[:3]:
+            predict(im if "YOLO" in name else [im])  # warm up
+        times = []
+        for i in range(repeat):
+            im = images[i % len(images)]
+            started = time.perf_counter()
+            predict(im if "YOLO" in name else [im])
+            times.append(time.perf_counter() - started)
+        results[name] = 1000 * statistics.median(times)
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--db", choices=["mariadb", "sqlite"], default="mariadb")
+    parser.add_argument("--broker", choices=["redis", "orm"], default="redis")
+    parser.add_argument("--clients", default="1,4,8")
+    parser.add_argument("--requests", type=int, default=120, help="requests per client count")
+    parser.add_argument("--site-port", type=int, default=8100)
+    parser.add_argument("--baseline-port", type=int, default=8101)
+    parser.add_argument("--no-baseline", action="store_true")
+    args = parser.parse_args()
+    clients = [int(c) for c in args.clients.split(",")]
+
+    data_dir = Path(tempfile.mkdtemp(prefix="cualify-bench-"))
+    env = {**os.environ, "CUALIFY_DATA_DIR": str(data_dir), "CUALIFY_ENV": "local", "DEBUG": "false",
+           "CUALIFY_QUEUE_WORKERS": "2", "CUALIFY_TORCH_THREADS": "1", "OMP_NUM_THREADS": "1",
+           "YOLO_CONFIG_DIR": os.environ.get("YOLO_CONFIG_DIR", str(Path.home() / ".cache/cualify/ultralytics"))}
+    os.environ.update({k: env[k] for k in ("CUALIFY_DATA_DIR", "YOLO_CONFIG_DIR")})
+    if args.db == "mariadb":
+        subprocess.run(["mariadb", "-uroot", "-e", "DROP DATABASE IF EXISTS cualify_bench; "
+                        "CREATE DATABASE cualify_bench CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;"], check=True)
+        env["DATABASE_URL"] = "mysql://root:@localhost/cualify_bench"
+    else:
+        env.pop("DATABASE_URL", None)
+    if args.broker == "redis":
+        env["REDIS_URL"] = "redis://127.0.0.1:6379/15"
+        subprocess.run(["redis-cli", "-n", "15", "FLUSHDB"], check=True, capture_output=True)
+    else:
+        env.pop("REDIS_URL", None)
+
+    print(f"config: db={args.db} broker={args.broker}; site = gunicorn 2 workers + qcluster 2 workers; data in {data_dir}")
+    subprocess.run([PY, "manage.py", "bootstrap", "--no-demo", "--no-progress", "-v", "0"], cwd=ROOT, env=env, check=True)
+    processes = []
+
+    def start(command, extra=None):
+        process = subprocess.Popen(command, cwd=ROOT, env={**env, **(extra or {})}, stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.DEVNULL, start_new_session=True)
+        processes.append(process)
+        return process
+
+    try:
+        start([PY, "manage.py", "qcluster"])
+        start([GUNICORN, "cualify.wsgi", "--workers", "2", "--threads", "4", "--no-control-socket",
+               "--bind", f"127.0.0.1:{args.site_port}"])
+        wait_for(lambda: page_ready(args.site_port), "the site and a warm worker")
+        if not args.no_baseline:
+            start([GUNICORN, "bench.flask_baseline:app", "--workers", "2", "--no-control-socket",
+                   "--bind", f"127.0.0.1:{args.baseline_port}"], {"CUALIFY_BASELINE_WEIGHTS": str(WEIGHTS)})
+            wait_for(lambda: baseline_ready(args.baseline_port), "the Flask baseline")
+        photos = demo_photos(28)
+        rows = []
+        for count in clients:
+            # Warm each path once, then measure.
+            load(lambda: SiteClient(args.site_port), photos, 1, 4)
+            rows.append(("Cualify site (queue)", load(lambda: SiteClient(args.site_port), photos, count, args.requests)))
+            if not args.no_baseline:
+                load(lambda: BaselineClient(args.baseline_port), photos, 1, 4)
+                rows.append(("Flask baseline (predict in request)", load(lambda: BaselineClient(args.baseline_port), photos, count, args.requests)))
+    finally:
+        for process in processes:
+            try:
+                os.killpg(process.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        for process in processes:
+            try:
+                process.wait(15)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+
+    print(f"\n{'path':38s} {'clients':>7s} {'n':>5s} {'err':>4s} {'p50 ms':>8s} {'p95 ms':>8s} {'req/s':>7s}")
+    for name, row in rows:
+        print(f"{name:38s} {row['clients']:7d} {row['n']:5d} {row['errors']:4d} {row['p50_ms']:8.1f} {row['p95_ms']:8.1f} {row['rps']:7.1f}")
+    if not args.no_baseline:
+        print("\nratios (site / baseline):")
+        for count in clients:
+            site = next(r for n, r in rows if n.startswith("Cualify") and r["clients"] == count)
+            base = next(r for n, r in rows if n.startswith("Flask") and r["clients"] == count)
+            print(f"  {count} clients: throughput ×{site['rps'] / base['rps']:.2f}, p50 ×{site['p50_ms'] / base['p50_ms']:.2f}")
+
+    # Where the time goes, from the records the worker wrote (seconds → ms).
+    breakdown = subprocess.run([PY, "-c", BREAKDOWN], cwd=ROOT, env=env, capture_output=True, text=True)
+    print("\nwhere the time goes (median over the site's requests, ms):")
+    print(breakdown.stdout or breakdown.stderr[-2000:])
+    raw = raw_predict_ms(photos, 60)
+    print("raw in-process predict, one 512 px photo, 1 thread (median ms):")
+    for name, ms in raw.items():
+        print(f"  {name:36s} {ms:6.2f}")
+
+
+BREAKDOWN = """
+import os, statistics, django, json
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cualify.settings")
+django.setup()
+from inference.models import ClassificationRecord
+rows = list(ClassificationRecord.objects.filter(status="done").values_list("timings", flat=True))
+keys = ["upload_s", "validation_s", "queue_s", "preprocess_s", "inference_s", "worker_s"]
+for key in keys:
+    values = [t[key] for t in rows if key in t]
+    if values:
+        print(f"  {key[:-2]:12s} {1000 * statistics.median(values):7.2f}")
+print(f"  (records: {len(rows)})")
+"""
+
+if __name__ == "__main__":
+    main()
