@@ -49,6 +49,10 @@ def test_demo_photo_is_classified_and_the_result_card_shows_everything(client, c
     for text in ["Merak", "Peacock", record.motif.meaning_en, "Ishadi Cual Gallery", "unverified", "Top guesses", "Timings"]:
         assert text in html, text
     assert f"{round(record.confidence * 100, 1)}%" in html
+    # Bars are CSS widths: never a decimal comma, whatever the language.
+    client.cookies["cualify_language"] = "id"
+    html_id = client.get(response["Location"]).content.decode()
+    assert f"width: {round(record.top[1]['probability'] * 100, 1)}%" in html_id
 
 
 @pytest.mark.parametrize("slug", MOTIF_SLUGS)
