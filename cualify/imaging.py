@@ -106,7 +106,7 @@ def normalize_image(
     rgb = to_rgb(image)
     buffer = io.BytesIO()
     if original_format in ("JPEG", "MPO"):
-        rgb.save(buffer, "JPEG", quality=jpeg_quality, optimize=True)
+        rgb.save(buffer, "JPEG", quality=jpeg_quality)
         extension = "jpg"
     else:
         rgb.save(buffer, "PNG", optimize=False)

@@ -76,9 +76,8 @@ def classification_create(
 def classification_enqueue(record: ClassificationRecord) -> None:
     from django_q.tasks import async_task
 
-    record.timings["enqueued_at"] = time.time()
-    ClassificationRecord.objects.filter(pk=record.pk).update(timings=record.timings)
-    async_task("inference.tasks.classify", record.pk, task_name=f"classify-{record.public_id.hex[:12]}")
+    # The enqueue time travels with the task (no extra write): the worker measures the queue hop.
+    async_task("inference.tasks.classify", record.pk, time.time(), task_name=f"classify-{record.public_id.hex[:12]}")
 
 
 def classification_wait(record: ClassificationRecord, timeout: float) -> ClassificationRecord:
@@ -93,11 +92,11 @@ def classification_wait(record: ClassificationRecord, timeout: float) -> Classif
         delay = min(delay * 1.5, 0.1)
 
 
-def classification_run(record_id: int) -> None:
+def classification_run(record_id: int, enqueued_at: float | None = None) -> None:
     """In a queue worker: classify the stored photo with the active model and save the answer.
     Any failure is written to the record, so the visitor's page never waits forever."""
     try:
-        _classify(record_id)
+        _classify(record_id, enqueued_at)
     except Exception as exc:
         logger.exception("classification %s failed", record_id)
         ClassificationRecord.objects.filter(pk=record_id, status=ClassificationRecord.Status.QUEUED).update(
@@ -105,7 +104,7 @@ def classification_run(record_id: int) -> None:
         )
 
 
-def _classify(record_id: int) -> None:
+def _classify(record_id: int, enqueued_at: float | None) -> None:
     from PIL import Image
 
     from .engines.ood import decide
@@ -116,7 +115,6 @@ def _classify(record_id: int) -> None:
     if record.is_finished:
         return
     timings = dict(record.timings)
-    enqueued_at = timings.pop("enqueued_at", None)
     if enqueued_at:
         timings["queue_s"] = max(0.0, time.time() - enqueued_at)
     loaded = get_model(ModelKind.CLASSIFIER)

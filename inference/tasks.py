@@ -2,8 +2,8 @@
 from . import services
 
 
-def classify(record_id: int) -> None:
-    services.classification_run(record_id)
+def classify(record_id: int, enqueued_at: float | None = None) -> None:
+    services.classification_run(record_id, enqueued_at)
 
 
 def saliency(record_id: int) -> None:
