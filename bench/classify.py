@@ -46,6 +46,10 @@ def demo_photos(count: int) -> list[bytes]:
     return photos
 
 
+STUDY = "Flask baseline, study defaults"
+TUNED = "Flask baseline, 1 torch thread"
+
+
 def multipart(field: str, data: bytes, extra: dict[str, str]) -> tuple[bytes, str]:
     boundary = uuid.uuid4().hex
     parts = [f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode() for k, v in extra.items()]
@@ -229,19 +233,31 @@ def main() -> None:
         start([GUNICORN, "cualify.wsgi", "--workers", "2", "--threads", "4", "--no-control-socket",
                "--bind", f"127.0.0.1:{args.site_port}"])
         wait_for(lambda: page_ready(args.site_port), "the site and a warm worker")
+        baselines = {}
         if not args.no_baseline:
-            start([GUNICORN, "bench.flask_baseline:app", "--workers", "2", "--no-control-socket",
-                   "--bind", f"127.0.0.1:{args.baseline_port}"], {"CUALIFY_BASELINE_WEIGHTS": str(WEIGHTS)})
-            wait_for(lambda: baseline_ready(args.baseline_port), "the Flask baseline")
+            # As the study ran it (torch's default threads), and tuned like our workers (1 thread).
+            for offset, (name, threads) in enumerate([(STUDY, None), (TUNED, "1")]):
+                extra = {"CUALIFY_BASELINE_WEIGHTS": str(WEIGHTS)}
+                baseline_env = {k: v for k, v in env.items() if k not in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}
+                if threads:
+                    extra["CUALIFY_BASELINE_THREADS"] = threads
+                port = args.baseline_port + offset
+                process = subprocess.Popen(
+                    [GUNICORN, "bench.flask_baseline:app", "--workers", "2", "--no-control-socket", "--bind", f"127.0.0.1:{port}"],
+                    cwd=ROOT, env={**baseline_env, **extra}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                    start_new_session=True)
+                processes.append(process)
+                wait_for(lambda: baseline_ready(port), name)
+                baselines[name] = port
         photos = demo_photos(28)
         rows = []
         for count in clients:
             # Warm each path once, then measure.
             load(lambda: SiteClient(args.site_port), photos, 1, 4)
             rows.append(("Cualify site (queue)", load(lambda: SiteClient(args.site_port), photos, count, args.requests)))
-            if not args.no_baseline:
-                load(lambda: BaselineClient(args.baseline_port), photos, 1, 4)
-                rows.append(("Flask baseline (predict in request)", load(lambda: BaselineClient(args.baseline_port), photos, count, args.requests)))
+            for name, port in baselines.items():
+                load(lambda: BaselineClient(port), photos, 1, 4)
+                rows.append((name, load(lambda: BaselineClient(port), photos, count, args.requests)))
     finally:
         for process in processes:
             try:
@@ -257,11 +273,11 @@ def main() -> None:
     print(f"\n{'path':38s} {'clients':>7s} {'n':>5s} {'err':>4s} {'p50 ms':>8s} {'p95 ms':>8s} {'req/s':>7s}")
     for name, row in rows:
         print(f"{name:38s} {row['clients']:7d} {row['n']:5d} {row['errors']:4d} {row['p50_ms']:8.1f} {row['p95_ms']:8.1f} {row['rps']:7.1f}")
-    if not args.no_baseline:
-        print("\nratios (site / baseline):")
+    for baseline in ([] if args.no_baseline else [STUDY, TUNED]):
+        print(f"\nratios, site / {baseline}:")
         for count in clients:
             site = next(r for n, r in rows if n.startswith("Cualify") and r["clients"] == count)
-            base = next(r for n, r in rows if n.startswith("Flask") and r["clients"] == count)
+            base = next(r for n, r in rows if n == baseline and r["clients"] == count)
             print(f"  {count} clients: throughput ×{site['rps'] / base['rps']:.2f}, p50 ×{site['p50_ms'] / base['p50_ms']:.2f}")
 
     # Where the time goes, from the records the worker wrote (seconds → ms).

@@ -22,7 +22,8 @@ from flask import Flask, jsonify, request  # noqa: E402
 from PIL import Image  # noqa: E402
 from ultralytics import YOLO  # noqa: E402
 
-torch.set_num_threads(int(os.environ.get("CUALIFY_TORCH_THREADS", "1")))
+if os.environ.get("CUALIFY_BASELINE_THREADS"):  # unset: torch's default, as the study ran it
+    torch.set_num_threads(int(os.environ["CUALIFY_BASELINE_THREADS"]))
 model = YOLO(os.environ.get("CUALIFY_BASELINE_WEIGHTS", "weights/classifier-demo-yolo11n-cls.pt"), task="classify")
 app = Flask(__name__)
 
