@@ -134,6 +134,40 @@ def load(make_client, photos: list[bytes], clients: int, requests: int) -> dict:
     }
 
 
+def cpu_seconds(root_pids: dict[str, list[int]]) -> dict[str, float]:
+    """CPU time (user + system) of each named group of processes and all their children
+    (a negative pid counts that process alone)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    stats = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            stats[int(entry.name)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / ticks)  # ppid, cpu
+
+    def with_children(pid):
+        found, frontier = {pid}, [pid]
+        while frontier:
+            parent = frontier.pop()
+            for child, (ppid, _) in stats.items():
+                if ppid == parent and child not in found:
+                    found.add(child)
+                    frontier.append(child)
+        return found
+
+    def members(pid):
+        return {-pid} if pid < 0 else with_children(pid)
+
+    return {name: sum(stats[p][1] for pid in pids for p in members(pid) if p in stats) for name, pids in root_pids.items()}
+
+
+def service_pids(name: str) -> list[int]:
+    result = subprocess.run(["pgrep", "-x", name], capture_output=True, text=True)
+    return [int(p) for p in result.stdout.split()]
+
+
 def wait_for(check, what: str, timeout: float = 120):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -229,9 +263,13 @@ def main() -> None:
         return process
 
     try:
-        start([PY, "manage.py", "qcluster"])
-        start([GUNICORN, "cualify.wsgi", "--workers", "2", "--threads", "4", "--no-control-socket",
-               "--bind", f"127.0.0.1:{args.site_port}"])
+        cluster = start([PY, "manage.py", "qcluster"])
+        web = start([GUNICORN, "cualify.wsgi", "--workers", "2", "--threads", "4", "--no-control-socket",
+                     "--bind", f"127.0.0.1:{args.site_port}"])
+        groups = {"web (gunicorn)": [web.pid], "queue (qcluster)": [cluster.pid],
+                  "database": service_pids("mariadbd") if args.db == "mariadb" else [],
+                  "broker (redis)": service_pids("redis-server") if args.broker == "redis" else [],
+                  "load generator (this process)": [-os.getpid()]}
         wait_for(lambda: page_ready(args.site_port), "the site and a warm worker")
         baselines = {}
         if not args.no_baseline:
@@ -251,10 +289,14 @@ def main() -> None:
                 baselines[name] = port
         photos = demo_photos(28)
         rows = []
+        cpu_per_request = {}
         for count in clients:
             # Warm each path once, then measure.
             load(lambda: SiteClient(args.site_port), photos, 1, 4)
+            before = cpu_seconds(groups)
             rows.append(("Cualify site (queue)", load(lambda: SiteClient(args.site_port), photos, count, args.requests)))
+            after = cpu_seconds(groups)
+            cpu_per_request[count] = {k: 1000 * (after[k] - before[k]) / rows[-1][1]["n"] for k in groups}
             for name, port in baselines.items():
                 load(lambda: BaselineClient(port), photos, 1, 4)
                 rows.append((name, load(lambda: BaselineClient(port), photos, count, args.requests)))
@@ -279,6 +321,10 @@ def main() -> None:
             site = next(r for n, r in rows if n.startswith("Cualify") and r["clients"] == count)
             base = next(r for n, r in rows if n == baseline and r["clients"] == count)
             print(f"  {count} clients: throughput ×{site['rps'] / base['rps']:.2f}, p50 ×{site['p50_ms'] / base['p50_ms']:.2f}")
+
+    print("\nCPU per site request, by process group (ms; 2 cores = 2000 ms per second):")
+    for count, groups_ms in cpu_per_request.items():
+        print(f"  {count} clients: " + ", ".join(f"{k} {v:.1f}" for k, v in groups_ms.items()) + f" — total {sum(groups_ms.values()):.1f}")
 
     # Where the time goes, from the records the worker wrote (seconds → ms).
     breakdown = subprocess.run([PY, "-c", BREAKDOWN], cwd=ROOT, env=env, capture_output=True, text=True)
