@@ -78,7 +78,16 @@ class SiteClient:
         response.read()
         if response.status != 302:
             raise RuntimeError(f"site answered {response.status}")
+        self.keep_cookies(response)
         return response.status
+
+    def keep_cookies(self, response) -> None:
+        """Like a browser: keep the session cookie the site sets, so it is one visitor."""
+        jar = dict(c.split("=", 1) for c in self.cookie.split("; ") if "=" in c)
+        for header in response.headers.get_all("Set-Cookie") or []:
+            name, value = header.split(";")[0].split("=", 1)
+            jar[name] = value
+        self.cookie = "; ".join(f"{k}={v}" for k, v in jar.items())
 
 
 class BaselineClient:

@@ -2,6 +2,7 @@
 wait, correct) never loads a model; ``classification_run`` runs in a queue worker."""
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from dataclasses import dataclass
@@ -40,8 +41,8 @@ def queue_is_sync() -> bool:
 
 
 def classification_availability() -> Availability:
-    version = ModelVersion.objects.filter(kind=ModelKind.CLASSIFIER, is_active=True).first()
-    if version is None:
+    # exists(): a version row carries its calibration prototypes (~0.6 MB of JSON); never load them here.
+    if not ModelVersion.objects.filter(kind=ModelKind.CLASSIFIER, is_active=True).exists():
         return Availability(False, "no_active_classifier")
     if queue_is_sync():
         return Availability(True)  # tests and scripts run tasks in-process
@@ -80,13 +81,44 @@ def classification_enqueue(record: ClassificationRecord) -> None:
     async_task("inference.tasks.classify", record.pk, time.time(), task_name=f"classify-{record.public_id.hex[:12]}")
 
 
+@functools.cache
+def _redis():
+    import redis
+
+    return redis.Redis.from_url(settings.REDIS_URL)
+
+
+def _done_key(record_id: int) -> str:
+    return f"cualify:classified:{record_id}"
+
+
+def classification_notify(record_id: int) -> None:
+    """Wake the web request waiting for this record (Redis only; the ORM path polls)."""
+    if settings.REDIS_URL:
+        try:
+            pipe = _redis().pipeline()
+            pipe.rpush(_done_key(record_id), 1).expire(_done_key(record_id), 120).execute()
+        except Exception:  # the waiter falls back to the database; never fail the task for this
+            logger.warning("could not notify the waiting request", exc_info=True)
+
+
 def classification_wait(record: ClassificationRecord, timeout: float) -> ClassificationRecord:
-    """Poll the record (the database row is the truth, whatever the broker) until finished."""
+    """Wait until the record is finished or ``timeout`` passes; the database row is the truth.
+
+    With Redis the worker's notice wakes us without polling (no CPU while waiting); with the
+    ORM broker the status column alone is polled, with a growing interval."""
     deadline = time.monotonic() + timeout
+    queued = ClassificationRecord.Status.QUEUED
+    if settings.REDIS_URL and not queue_is_sync():
+        try:
+            _redis().blpop([_done_key(record.pk)], timeout=max(0.01, timeout))
+        except Exception:
+            logger.warning("waiting through Redis failed; polling the database", exc_info=True)
     delay = 0.005
     while True:
-        record.refresh_from_db()
-        if record.is_finished or time.monotonic() >= deadline:
+        status = ClassificationRecord.objects.filter(pk=record.pk).values_list("status", flat=True).first()
+        if status != queued or time.monotonic() >= deadline:
+            record.refresh_from_db()
             return record
         time.sleep(delay)
         delay = min(delay * 1.5, 0.1)
@@ -102,6 +134,8 @@ def classification_run(record_id: int, enqueued_at: float | None = None) -> None
         ClassificationRecord.objects.filter(pk=record_id, status=ClassificationRecord.Status.QUEUED).update(
             status=ClassificationRecord.Status.FAILED, error=f"{type(exc).__name__}: {exc}"[:2000], completed=timezone.now()
         )
+    finally:
+        classification_notify(record_id)
 
 
 def _classify(record_id: int, enqueued_at: float | None) -> None:
