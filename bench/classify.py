@@ -243,6 +243,8 @@ def main() -> None:
     parser.add_argument("--no-baseline", action="store_true")
     args = parser.parse_args()
     clients = [int(c) for c in args.clients.split(",")]
+    # Stopped from outside: still stop the servers it started (the finally below).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
 
     data_dir = Path(tempfile.mkdtemp(prefix="cualify-bench-"))
     env = {**os.environ, "CUALIFY_DATA_DIR": str(data_dir), "CUALIFY_ENV": "local", "DEBUG": "false",
