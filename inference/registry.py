@@ -220,11 +220,14 @@ def shipped_manifest() -> list[dict]:
     return json.loads(manifest.read_text())["models"] if manifest.exists() else []
 
 
-def shipped_models_register() -> list[str]:
-    """Register every model of weights/manifest.json not registered yet; activate one only
-    where its kind has no active version, so a curator's choice is never overridden."""
+def shipped_models_register(kinds: tuple[str, ...] | None = None) -> list[str]:
+    """Register every model of weights/manifest.json (of ``kinds``, default all) not registered
+    yet; activate one only where its kind has no active version, so a curator's choice is
+    never overridden."""
     lines = []
     for entry in shipped_manifest():
+        if kinds is not None and entry["kind"] not in kinds:
+            continue
         path = settings.BASE_DIR / "weights" / entry["file"]
         if not path.exists():
             raise RegistryError(f"weights/manifest.json lists {entry['file']}, which is missing")

@@ -33,8 +33,7 @@ def classify(request):
                                                           "unavailable_message": UNAVAILABLE.get(availability.reason)})
     form = ClassifyForm(request.POST, request.FILES)  # touching FILES parses the upload
     parsed = time.perf_counter()
-    if not availability.available:
-        form.is_valid()
+    if not availability.available:  # say so at once; nothing is validated or stored
         return render(request, "inference/classify.html", {"form": form, "availability": availability,
                                                           "unavailable_message": UNAVAILABLE[availability.reason]}, status=503)
     if not form.is_valid():

@@ -22,7 +22,7 @@ def sync_queue(monkeypatch):
 def classifier(db):
     """The shipped demo classifier, registered and active (with its calibration)."""
     assert SHIPPED_CLASSIFIER.exists(), "the shipped classifier weights are part of the repository"
-    for line in registry.shipped_models_register():
+    for line in registry.shipped_models_register(kinds=("classifier",)):
         assert "missing" not in line
     version = runtime.active_version(ModelKind.CLASSIFIER)
     assert version is not None and version.sha256 == registry.file_sha256(SHIPPED_CLASSIFIER)

@@ -23,7 +23,7 @@ def curator(client):
 def test_curator_activates_and_rolls_back_versions(curator, tmp_path):
     from inference.engines.classifier import export_onnx
 
-    registry.shipped_models_register()
+    registry.shipped_models_register(kinds=("classifier",))
     first = ModelVersion.objects.get(is_active=True)
     second = registry.model_version_register(path=export_onnx(SHIPPED_CLASSIFIER, tmp_path / "x.onnx"), kind="classifier").version
     changelist = reverse("admin:inference_modelversion_changelist")
@@ -36,7 +36,7 @@ def test_curator_activates_and_rolls_back_versions(curator, tmp_path):
 
 
 def test_version_page_shows_metrics_and_calibration(curator):
-    registry.shipped_models_register()
+    registry.shipped_models_register(kinds=("classifier",))
     version = ModelVersion.objects.get()
     html = curator.get(reverse("admin:inference_modelversion_change", args=[version.pk])).content.decode()
     assert "ood_false_acceptance" in html and "heldout_acceptance" in html and "test_macro_f1" in html

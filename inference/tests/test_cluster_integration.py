@@ -32,7 +32,7 @@ def qcluster(transactional_db, tmp_path):
     from django.apps import apps
 
     seed_catalogue(apps.get_model)
-    registry.shipped_models_register()
+    registry.shipped_models_register(kinds=("classifier",))
     env = {**os.environ, "DATABASE_URL": database_url(), "MEDIA_ROOT": settings.MEDIA_ROOT,
            "CUALIFY_QUEUE_WORKERS": "1", "CUALIFY_HEARTBEAT_SECONDS": "1", "CUALIFY_QUEUE_SYNC": "false"}
     env.pop("REDIS_URL", None)

