@@ -24,24 +24,10 @@ import zlib
 import numpy as np
 from PIL import Image, ImageDraw
 
-__all__ = ["MOTIF_SLUGS", "render_motif"]
+# The fixed slugs, in the seed catalogue's order (that module is plain Python too).
+from .catalogue import MOTIF_SLUGS
 
-MOTIF_SLUGS: tuple[str, ...] = (
-    "kembang-kenanga",
-    "kembang-setaman",
-    "kembang-rukem",
-    "kembang-setangkai",
-    "bebek-kembang-sumping",
-    "bebek-setaman",
-    "ubur-ubur",
-    "merak",
-    "kucing-tidur",
-    "burung-hong",
-    "naga-betarung",
-    "kepiting",
-    "kuda-laut",
-    "pucuk-rebung",
-)
+__all__ = ["MOTIF_SLUGS", "render_motif"]
 
 MIN_SIZE = 32
 MAX_SIZE = 2048
