@@ -220,6 +220,8 @@ CUALIFY_GALLERY_PAGE_SIZE = env.int("CUALIFY_GALLERY_PAGE_SIZE", default=12)
 CUALIFY_CLASSIFY_WAIT_SECONDS = env.float("CUALIFY_CLASSIFY_WAIT_SECONDS", default=10.0)
 # Serve registered classifiers through their ONNX export (checked to agree with the .pt).
 CUALIFY_SERVE_ONNX = env.bool("CUALIFY_SERVE_ONNX", default=True)
+# A classification still queued after this many seconds was lost (e.g. its worker was killed).
+CUALIFY_CLASSIFY_STALE_SECONDS = env.float("CUALIFY_CLASSIFY_STALE_SECONDS", default=300.0)
 # Torch threads per queue worker (one worker per core is the default cluster shape).
 CUALIFY_TORCH_THREADS = env.int("CUALIFY_TORCH_THREADS", default=1)
 # Workers write a heartbeat this often; one silent for CUALIFY_WORKER_ALIVE_SECONDS is dead.

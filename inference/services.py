@@ -183,6 +183,19 @@ def _classify(record_id: int, enqueued_at: float | None) -> None:
     )
 
 
+def classification_expire_if_stale(record: ClassificationRecord) -> ClassificationRecord:
+    """A record still queued long after any worker would have answered was lost on the way
+    (e.g. a worker killed with the Redis broker, which drops its task): say so instead of
+    letting the page wait for ever. The photo stays, so the visitor can simply try again."""
+    limit = timezone.now() - timedelta(seconds=settings.CUALIFY_CLASSIFY_STALE_SECONDS)
+    if record.status == ClassificationRecord.Status.QUEUED and record.created < limit:
+        ClassificationRecord.objects.filter(pk=record.pk, status=ClassificationRecord.Status.QUEUED).update(
+            status=ClassificationRecord.Status.FAILED, error="lost: no worker answered", completed=timezone.now()
+        )
+        record.refresh_from_db()
+    return record
+
+
 def classification_saliency(record_id: int) -> None:
     """In a queue worker: the heat map of where the model looked, stored next to the photo."""
     import io

@@ -57,7 +57,7 @@ def _record_or_404(request, public_id):
 
 
 def classify_result(request, public_id):
-    record = _record_or_404(request, public_id)
+    record = services.classification_expire_if_stale(_record_or_404(request, public_id))
     motifs = selectors.motifs_by_slug(t["slug"] for t in record.top)
     top = [{**t, "motif": motifs.get(t["slug"]), "percent": round(t["probability"] * 100, 1)} for t in record.top]
     return render(request, "inference/result.html", {
@@ -67,7 +67,7 @@ def classify_result(request, public_id):
 
 
 def classify_status(request, public_id):
-    record = _record_or_404(request, public_id)
+    record = services.classification_expire_if_stale(_record_or_404(request, public_id))
     return JsonResponse({"status": record.status, "finished": record.is_finished,
                          "saliency": reverse("classify_saliency_image", args=[record.public_id]) if record.saliency else None})
 
