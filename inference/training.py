@@ -20,9 +20,6 @@ from . import registry
 from .models import ModelKind, ModelVersion
 from .runtime import ensure_offline, model_file
 
-OOD_IMAGES = 120
-
-
 def training_root() -> Path:
     root = settings.DATA_DIR / "training"
     root.mkdir(parents=True, exist_ok=True)
@@ -43,48 +40,13 @@ def class_index_for_folder(version_or_names, class_map: dict | None = None) -> C
     return lookup
 
 
-def images_in(folder: Path) -> tuple[list, list[int]]:
-    from PIL import Image
-
-    classes = sorted(p.name for p in folder.iterdir() if p.is_dir())
-    images, labels = [], []
-    for index, name in enumerate(classes):
-        for path in sorted((folder / name).iterdir()):
-            if path.is_file():
-                with Image.open(path) as picture:
-                    images.append(picture.convert("RGB"))
-                labels.append(index)
-    return images, labels
-
-
-def calibrate(engine, dataset_dir: Path, *, seed: int = 0, batch: int = 32) -> dict:
+def calibrate(engine, dataset_dir: Path, *, seed: int = 0) -> dict:
     """Fit the "not a known motif" thresholds: training embeddings as the archive, the
-    validation split as held-out motifs, generated out-of-distribution images as strangers."""
-    from .engines.ood import fit_calibration, synthetic_ood_images
+    validation split as held-out motifs, generated out-of-distribution images as strangers.
+    (An export's folders are named by motif slug, as are the classes of a model trained on it.)"""
+    from .engines.ood import calibrate_from_folders
 
-    def predict_all(images):
-        return [p for start in range(0, len(images), batch) for p in engine.predict(images[start:start + batch])]
-
-    lookup = class_index_for_folder(engine.class_names)
-
-    def known(split):
-        """Images of a split whose folder is one of the model's classes, with their class index."""
-        images, folder_labels = images_in(dataset_dir / split)
-        classes = sorted(p.name for p in (dataset_dir / split).iterdir() if p.is_dir())
-        pairs = [(image, lookup(classes[i])) for image, i in zip(images, folder_labels)]
-        pairs = [(image, label) for image, label in pairs if label is not None]
-        return [image for image, _ in pairs], [label for _, label in pairs]
-
-    train_images, train_labels = known("train")
-    val_images, val_labels = known("val")
-    calibration = fit_calibration(
-        train_embeddings=[p.embedding for p in predict_all(train_images)],
-        train_labels=train_labels,
-        heldout_predictions=predict_all(val_images),
-        heldout_labels=val_labels,
-        ood_predictions=predict_all(synthetic_ood_images(OOD_IMAGES, engine.imgsz * 2, seed)),
-    )
-    return calibration.to_json()
+    return calibrate_from_folders(engine, dataset_dir, seed=seed, ood_size=engine.imgsz * 2).to_json()
 
 
 @dataclass(frozen=True)
