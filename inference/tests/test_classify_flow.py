@@ -10,7 +10,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from PIL import Image
 
-from inference.models import ClassificationRecord, Correction, ModelVersion
+from inference.models import ClassificationRecord, Correction
 from inference.services import correction_accept
 from motifs.demo_art import MOTIF_SLUGS, render_motif
 from motifs.models import MotifImage

@@ -1,6 +1,4 @@
 """Curation in the admin: curators edit the archive, not the users."""
-import io
-import re
 
 import pytest
 from django.contrib.auth.models import Group

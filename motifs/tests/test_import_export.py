@@ -1,6 +1,5 @@
 """import_images / export_dataset on small generated folders, bad cases included."""
 import json
-import os
 from io import StringIO
 from pathlib import Path
 
