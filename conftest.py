@@ -23,3 +23,13 @@ def _media_root(settings, tmp_path_factory):
     settings.MEDIA_ROOT = str(tmp_path_factory.mktemp("media"))
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     yield settings.MEDIA_ROOT
+
+
+@pytest.fixture
+def curator_client(client):
+    """A test client logged in as a curator, reading English pages."""
+    from tests.factories import UserFactory
+
+    client.force_login(UserFactory(curator=True))
+    client.cookies["cualify_language"] = "en"
+    return client

@@ -12,13 +12,6 @@ from tests.factories import MotifFactory, UserFactory, add_image, image_bytes
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def curator_client(client):
-    client.force_login(UserFactory(curator=True))
-    client.cookies["cualify_language"] = "en"
-    return client
-
-
 def motif_form(**overrides):
     data = {
         "name": "Kembang Cempaka", "name_en": "Magnolia", "slug": "kembang-cempaka", "category": "flora",
