@@ -228,6 +228,19 @@ CUALIFY_TORCH_THREADS = env.int("CUALIFY_TORCH_THREADS", default=1)
 CUALIFY_HEARTBEAT_SECONDS = env.float("CUALIFY_HEARTBEAT_SECONDS", default=10.0)
 CUALIFY_WORKER_ALIVE_SECONDS = env.float("CUALIFY_WORKER_ALIVE_SECONDS", default=45.0)
 
+# --- Generation ------------------------------------------------------------------------------
+# A running job's lease: the worker renews it at every progress step; one that ran out means the
+# worker died, and the sweeper hands the job to another worker.
+CUALIFY_GENERATION_LEASE_SECONDS = env.float("CUALIFY_GENERATION_LEASE_SECONDS", default=60.0)
+# After this many claims a job that keeps failing (or killing its worker) ends as failed.
+CUALIFY_GENERATION_MAX_ATTEMPTS = env.int("CUALIFY_GENERATION_MAX_ATTEMPTS", default=3)
+# How often the sweeper looks for lost jobs (a django-q2 schedule, in minutes).
+CUALIFY_GENERATION_SWEEP_MINUTES = env.int("CUALIFY_GENERATION_SWEEP_MINUTES", default=1)
+# Projection steps for a variation of an uploaded reference image (CPU seconds grow with it).
+CUALIFY_PROJECTION_STEPS = env.int("CUALIFY_PROJECTION_STEPS", default=100)
+# Largest print export, in megapixels (a 300 dpi cloth of 60 × 60 cm is about 50 MP).
+CUALIFY_PRINT_MAX_MEGAPIXELS = env.float("CUALIFY_PRINT_MAX_MEGAPIXELS", default=60.0)
+
 # --- Deployment ------------------------------------------------------------------------------
 if PRODUCTION:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

@@ -16,7 +16,7 @@ urlpatterns = [
     path("history/", motif_views.content_page, {"slug": "history"}, name="history"),
     path("about/", motif_views.content_page, {"slug": "about"}, name="about"),
     path("classify/", include("inference.urls")),
-    path("generate/", motif_views.coming_soon, {"feature": "generate"}, name="generate"),
+    path("generate/", include("inference.generate_urls")),
     path("gallery/", include("motifs.urls")),
     path("accounts/", include("accounts.urls")),
     path("accounts/", include(auth_urlpatterns)),

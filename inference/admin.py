@@ -1,11 +1,12 @@
-"""Curators inspect, activate and roll back model versions, and review corrections."""
+"""Curators inspect, activate and roll back model versions, review corrections, and see (and
+retry) generation jobs."""
 from django.contrib import admin, messages
 from django.core.files.storage import default_storage
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
-from . import registry, services
-from .models import ClassificationRecord, Correction, ModelVersion, WorkerHeartbeat
+from . import generation, registry, services
+from .models import ClassificationRecord, Correction, GeneratedImage, GenerationJob, ModelVersion, WorkerHeartbeat
 
 
 @admin.register(ModelVersion)
@@ -127,3 +128,44 @@ class CorrectionAdmin(admin.ModelAdmin):
         for correction in queryset:
             services.correction_reject(correction=correction, reviewer=request.user)
         self.message_user(request, _("Corrections rejected."), messages.SUCCESS)
+
+
+class GeneratedImageInline(admin.TabularInline):
+    model = GeneratedImage
+    extra = 0
+    can_delete = False
+    fields = ["preview", "index", "seed", "width", "height", "archive_image"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description=_("Image"))
+    def preview(self, obj):
+        from django.urls import reverse
+
+        return format_html('<img src="{}" alt="" width="96" height="96" style="image-rendering:pixelated">',
+                           reverse("generate_admin_image", args=[obj.pk]))
+
+
+@admin.register(GenerationJob)
+class GenerationJobAdmin(admin.ModelAdmin):
+    list_display = ["public_id", "mode", "status", "stage", "attempts", "user", "created", "finished"]
+    list_filter = ["status", "mode"]
+    search_fields = ["public_id", "prompt", "error"]
+    readonly_fields = [f.name for f in GenerationJob._meta.fields]
+    inlines = [GeneratedImageInline]
+    actions = ["retry", "cancel"]
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.action(description=_("Retry (failed or cancelled jobs)"), permissions=["change"])
+    def retry(self, request, queryset):
+        retried = sum(generation.generation_job_retry(job=job) for job in queryset)
+        self.message_user(request, _("%(count)d jobs queued again.") % {"count": retried}, messages.SUCCESS)
+
+    @admin.action(description=_("Cancel (queued or running jobs)"), permissions=["change"])
+    def cancel(self, request, queryset):
+        cancelled = sum(generation.generation_job_cancel(job=job) for job in queryset)
+        self.message_user(request, _("%(count)d jobs cancelled.") % {"count": cancelled}, messages.SUCCESS)

@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
 from django.utils.translation import gettext_lazy as _
 
 
@@ -8,3 +9,12 @@ class InferenceConfig(AppConfig):
 
     def ready(self):
         from . import signals  # noqa: F401  (worker warm-up and heartbeat; file clean-up)
+
+        post_migrate.connect(_ensure_schedules, sender=self)
+
+
+def _ensure_schedules(sender, using="default", **kwargs):
+    """The generation sweeper runs as a django-q2 schedule; kept in step with the settings."""
+    from .generation import ensure_sweep_schedule
+
+    ensure_sweep_schedule(using=using)

@@ -158,3 +158,101 @@ class Correction(models.Model):
 
     def __str__(self):
         return f"{self.get_kind_display()}: {self.motif or '—'}"
+
+
+def generation_reference_path(instance, filename):
+    return f"uploads/generate/references/{instance.public_id.hex[:2]}/{instance.public_id.hex}.{filename.rsplit('.', 1)[-1]}"
+
+
+def generated_image_path(instance, filename):
+    job = instance.job.public_id.hex
+    return f"uploads/generate/results/{job[:2]}/{job}/{instance.index:02d}-seed{instance.seed}.png"
+
+
+class GenerationJob(models.Model):
+    """One request to generate motifs. The row is the source of truth; the queue only carries
+    its id. A worker claims it with an atomic conditional update and renews a lease while it
+    works, so a job whose worker died is claimed again and no job runs twice at once."""
+
+    class Mode(models.TextChoices):
+        FUSION = "fusion", _("Fusion of motifs")
+        VARIATION = "variation", _("Variation")
+        PROMPT = "prompt", _("From a description")
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("Queued")
+        RUNNING = "running", _("Running")
+        SUCCEEDED = "succeeded", _("Succeeded")
+        FAILED = "failed", _("Failed")
+        CANCELLED = "cancelled", _("Cancelled")
+
+    FINISHED = (Status.SUCCEEDED, Status.FAILED, Status.CANCELLED)
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    mode = models.CharField(_("mode"), max_length=10, choices=Mode.choices)
+    motifs = models.JSONField(_("motifs and weights"), default=list, blank=True, help_text="[{\"slug\": ..., \"weight\": ...}]")
+    structure_from = models.CharField(_("structure from"), max_length=80, blank=True)
+    detail_from = models.CharField(_("detail from"), max_length=80, blank=True)
+    reference = models.FileField(_("reference image"), upload_to=generation_reference_path, blank=True, max_length=200)
+    prompt = models.CharField(_("prompt"), max_length=300, blank=True)
+    prompt_match = models.JSONField(_("what the prompt matched"), default=dict, blank=True)
+    seed = models.BigIntegerField(_("seed"))
+    count = models.PositiveSmallIntegerField(_("number of images"), default=4)
+    truncation = models.FloatField(_("truncation"), default=0.7)
+    distance = models.FloatField(_("how different"), default=0.5)
+    refine = models.BooleanField(_("diffusion refinement"), default=False)
+    refine_strength = models.FloatField(_("refinement strength"), default=0.3)
+    tile = models.BooleanField(_("seamless tile"), default=True)
+    upscale = models.PositiveSmallIntegerField(_("upscale factor"), default=1)
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    stage = models.CharField(_("stage"), max_length=60, blank=True)
+    progress = models.FloatField(_("progress"), default=0.0, help_text=_("0–1."))
+    timings = models.JSONField(_("timings (s)"), default=dict, blank=True)
+    error = models.TextField(_("error"), blank=True)
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    lease_owner = models.CharField(max_length=100, blank=True, editable=False)
+    lease_expires = models.DateTimeField(null=True, blank=True, editable=False, db_index=True)
+    model_versions = models.JSONField(_("model versions"), default=dict, blank=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="generation_jobs")
+    session_key = models.CharField(max_length=40, blank=True, db_index=True)
+    created = models.DateTimeField(_("created"), auto_now_add=True, db_index=True)
+    started = models.DateTimeField(_("started"), null=True, blank=True)
+    finished = models.DateTimeField(_("finished"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created"]
+        verbose_name = _("generation job")
+        verbose_name_plural = _("generation jobs")
+
+    def __str__(self):
+        return f"{self.get_mode_display()} {self.public_id.hex[:8]} ({self.get_status_display()})"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in self.FINISHED
+
+    @property
+    def motif_slugs(self) -> list[str]:
+        return [item["slug"] for item in self.motifs]
+
+
+class GeneratedImage(models.Model):
+    job = models.ForeignKey(GenerationJob, on_delete=models.CASCADE, related_name="images")
+    index = models.PositiveSmallIntegerField(_("index"))
+    seed = models.BigIntegerField(_("seed"))
+    file = models.FileField(_("image"), upload_to=generated_image_path, max_length=200)
+    width = models.PositiveIntegerField(default=0)
+    height = models.PositiveIntegerField(default=0)
+    metadata = models.JSONField(_("metadata"), default=dict, blank=True)
+    archive_image = models.ForeignKey("motifs.MotifImage", on_delete=models.SET_NULL, null=True, blank=True,
+                                      related_name="generated_from", verbose_name=_("archive image"))
+    created = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        ordering = ["job", "index"]
+        verbose_name = _("generated image")
+        verbose_name_plural = _("generated images")
+        constraints = [models.UniqueConstraint(fields=["job", "index"], name="unique_image_per_job_index")]
+
+    def __str__(self):
+        return f"{self.job.public_id.hex[:8]} #{self.index} seed {self.seed}"

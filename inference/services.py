@@ -41,9 +41,15 @@ def queue_is_sync() -> bool:
 
 
 def classification_availability() -> Availability:
+    return model_availability(ModelKind.CLASSIFIER)
+
+
+def model_availability(kind: str) -> Availability:
+    """Whether work needing the active ``kind`` model can be answered: the model is active and a
+    queue worker is alive (said at once, before anything is stored)."""
     # exists(): a version row carries its calibration prototypes (~0.6 MB of JSON); never load them here.
-    if not ModelVersion.objects.filter(kind=ModelKind.CLASSIFIER, is_active=True).exists():
-        return Availability(False, "no_active_classifier")
+    if not ModelVersion.objects.filter(kind=kind, is_active=True).exists():
+        return Availability(False, "no_active_classifier" if kind == ModelKind.CLASSIFIER else "no_generator")
     if queue_is_sync():
         return Availability(True)  # tests and scripts run tasks in-process
     since = timezone.now() - timedelta(seconds=settings.CUALIFY_WORKER_ALIVE_SECONDS)

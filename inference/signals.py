@@ -3,7 +3,7 @@ from django.db.models.signals import post_delete
 from django.dispatch import receiver
 from django_q.signals import post_spawn
 
-from .models import ClassificationRecord
+from .models import ClassificationRecord, GeneratedImage, GenerationJob
 
 
 @receiver(post_spawn)
@@ -19,3 +19,17 @@ def delete_upload_files(sender, instance, **kwargs):
     names = [f.name for f in (instance.image, instance.saliency) if f]
     storage = instance.image.storage
     transaction.on_commit(lambda: [storage.delete(name) for name in names])
+
+
+@receiver(post_delete, sender=GeneratedImage)
+def delete_generated_file(sender, instance, **kwargs):
+    name, storage = instance.file.name, instance.file.storage
+    if name:
+        transaction.on_commit(lambda: storage.delete(name))
+
+
+@receiver(post_delete, sender=GenerationJob)
+def delete_reference_file(sender, instance, **kwargs):
+    name, storage = instance.reference.name, instance.reference.storage
+    if name:
+        transaction.on_commit(lambda: storage.delete(name))

@@ -8,3 +8,15 @@ def classify(record_id: int, enqueued_at: float | None = None) -> None:
 
 def saliency(record_id: int) -> None:
     services.classification_saliency(record_id)
+
+
+def generate(job_id: int) -> None:
+    from . import generation
+
+    generation.generation_run(job_id)
+
+
+def sweep_generation_jobs() -> dict:
+    from . import generation
+
+    return generation.generation_sweep()

@@ -114,3 +114,93 @@ def train_classifier(
     version = registration.version
     shutil.rmtree(dataset / "train", ignore_errors=True)  # the archive can re-export it
     return TrainedClassifier(version, registration.unmatched_classes, run_root)
+
+
+# --- generator and refiner --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TrainedModel:
+    version: ModelVersion
+    run_dir: Path
+
+
+def export_flat(run_root: Path, *, size: int, seed: int = 0) -> Path:
+    """The archive as plain class folders at ``size`` pixels (what the GAN and refiner read)."""
+    dataset = run_root / "dataset"
+    export_dataset(dataset, seed=seed, flat=True, size=size, overwrite=True)
+    return dataset
+
+
+def class_agreement(generator, classifier, class_map: dict, *, per_class: int = 10, seed: int = 0) -> float | None:
+    """How often the classifier names the motif the generator was asked for (0–1): the
+    generator's own quality figure, comparable across versions on the same archive."""
+    if classifier is None or not generator.class_names:
+        return None
+    hits = total = 0
+    classifier_slug = {i: classifier.version.motif_slug(i) for i in range(len(classifier.version.class_names))}
+    for index, name in enumerate(generator.class_names):
+        slug = class_map.get(name)
+        if not slug:
+            continue
+        result = generator.sample(class_index=index, seed=seed + 1000 * index, count=per_class, truncation=0.7)
+        for prediction in classifier.engine.predict(list(result.images)):
+            hits += classifier_slug.get(prediction.top[0][0]) == slug
+            total += 1
+    return round(hits / total, 4) if total else None
+
+
+def train_generator(
+    *, kimg: float, resolution: int, batch: int, seed: int, resume: Path | None = None, activate: bool = False,
+    created_by=None, progress: bool = True,
+) -> TrainedModel:
+    """Export the archive, train StyleGAN2-ADA, keep G_ema, measure class agreement, register."""
+    from stylegan2_ada.checkpoint import load_checkpoint, save_checkpoint
+    from stylegan2_ada.train import TrainingOptions, train
+
+    from .engines.generator import GeneratorEngine
+    from .runtime import get_model
+
+    run_root = training_root() / timezone.now().strftime("generator-%Y%m%d-%H%M%S")
+    dataset = export_flat(run_root, size=resolution, seed=seed)
+    result = train(TrainingOptions(
+        data=str(dataset), outdir=str(run_root / "run"), resolution=resolution, kimg=kimg, batch_size=batch,
+        seed=seed, resume=str(resume) if resume else None, progress=progress, snapshot_kimg=max(kimg / 4, 0.5),
+    ))
+    checkpoint = load_checkpoint(result.checkpoint, networks=("G_ema",))
+    shipped = run_root / "generator.safetensors"
+    save_checkpoint(shipped, G_ema=checkpoint.G_ema, class_names=checkpoint.class_names, kimg=result.kimg)
+    mapping, _ = registry.class_map_for(checkpoint.class_names)
+    agreement = class_agreement(GeneratorEngine.load(shipped), get_model(ModelKind.CLASSIFIER), mapping, seed=seed)
+    metrics = {"kimg": round(result.kimg, 2), "resolution": resolution, "batch": batch, "seed": seed,
+               "train_seconds": round(result.seconds, 1), "seconds_per_kimg": round(result.seconds_per_kimg, 1),
+               "augment_p": round(result.augment_p, 3), "class_agreement": agreement}
+    registration = registry.model_version_register(
+        path=shipped, kind=ModelKind.GENERATOR, name=f"generator {run_root.name}", source=ModelVersion.Source.TRAINED,
+        metrics=metrics, training_data=json.loads((dataset / "dataset.json").read_text()) if (dataset / "dataset.json").exists() else {},
+        created_by=created_by, activate=activate,
+    )
+    return TrainedModel(registration.version, run_root)
+
+
+def train_refiner(
+    *, steps: int, resolution: int, batch: int, seed: int, resume: Path | None = None, activate: bool = False,
+    created_by=None, progress: bool = True,
+) -> TrainedModel:
+    """Export the archive, train the diffusion refiner (resumable), register its folder."""
+    from .engines.refiner import RefinerTrainingOptions
+    from .engines.refiner import train_refiner as train_engine
+
+    run_root = Path(resume) if resume else training_root() / timezone.now().strftime("refiner-%Y%m%d-%H%M%S")
+    dataset = export_flat(run_root, size=resolution, seed=seed)
+    result = train_engine(RefinerTrainingOptions(
+        data=dataset, outdir=run_root / "run", resolution=resolution, steps=steps, batch=batch, seed=seed,
+        resume=bool(resume), show_progress=progress,
+    ))
+    metrics = {"steps": result.steps, "resolution": resolution, "batch": batch, "seed": seed,
+               "train_seconds": round(result.seconds, 1), "final_loss": round(result.final_loss, 5)}
+    registration = registry.model_version_register(
+        path=result.model_dir, kind=ModelKind.REFINER, name=f"refiner {run_root.name}", source=ModelVersion.Source.TRAINED,
+        metrics=metrics, created_by=created_by, activate=activate,
+    )
+    return TrainedModel(registration.version, run_root)

@@ -53,7 +53,3 @@ def motif_detail(request, slug: str):
     except Motif.DoesNotExist:
         raise Http404
     return render(request, "motifs/detail.html", {"motif": motif})
-
-
-def coming_soon(request, feature: str):
-    return render(request, "motifs/coming_soon.html", {"feature": feature})

@@ -14,7 +14,13 @@ import sys
 import threading
 from pathlib import Path
 
-__all__ = ["configure_ultralytics_offline", "default_config_dir", "ensure_offline", "find_font"]
+__all__ = [
+    "configure_huggingface_offline",
+    "configure_ultralytics_offline",
+    "default_config_dir",
+    "ensure_offline",
+    "find_font",
+]
 
 # Ultralytics plots need Arial.ttf / Arial.Unicode.ttf and downloads them when missing; any TTF
 # with Latin glyphs renders the labels, so a local DejaVu copy stands in for both.
@@ -38,6 +44,10 @@ _ENVIRONMENT = {
     "COMET_MODE": "disabled",
     "MLFLOW_TRACKING_URI": "",
 }
+
+# The Hugging Face subset, for engines that load transformers models without Ultralytics.
+_HUGGINGFACE_KEYS = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE")
+_HUGGINGFACE_EXTRA = {"HF_HUB_DISABLE_TELEMETRY": "1"}
 
 # Integrations that phone home (or import heavy optional packages) when enabled in settings.
 _SETTINGS_OFF = {
@@ -136,6 +146,24 @@ def configure_ultralytics_offline(config_dir: str | Path) -> None:
         )
         if any(settings.get(key) != value for key, value in wanted.items()):
             settings.update(wanted)
+
+
+def configure_huggingface_offline() -> None:
+    """Keep ``huggingface_hub``, ``transformers`` and ``sentence_transformers`` off the network.
+
+    Sets the same Hugging Face offline switches as :func:`configure_ultralytics_offline` (without
+    importing Ultralytics). ``huggingface_hub`` reads ``HF_HUB_OFFLINE`` once, at import, and
+    ``transformers`` asks it, so when the hub is already imported its constant is switched too.
+    Idempotent and thread-safe.
+    """
+    with _lock:
+        for key in _HUGGINGFACE_KEYS:
+            os.environ[key] = _ENVIRONMENT[key]
+        os.environ.update(_HUGGINGFACE_EXTRA)
+        constants = sys.modules.get("huggingface_hub.constants")
+        if constants is not None:
+            constants.HF_HUB_OFFLINE = True
+            constants.HF_HUB_DISABLE_TELEMETRY = True
 
 
 def ensure_offline() -> None:

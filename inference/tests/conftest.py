@@ -27,3 +27,13 @@ def classifier(db):
     version = runtime.active_version(ModelKind.CLASSIFIER)
     assert version is not None and version.sha256 == registry.file_sha256(SHIPPED_CLASSIFIER)
     return version
+
+
+@pytest.fixture
+def generator(db):
+    """The shipped demo generator, registered and active."""
+    for line in registry.shipped_models_register(kinds=("generator",)):
+        assert "missing" not in line
+    version = runtime.active_version(ModelKind.GENERATOR)
+    assert version is not None and version.class_names
+    return version

@@ -105,14 +105,6 @@ def test_unknown_motif_is_404(client):
     assert client.get("/gallery/no-such-motif/").status_code == 404
 
 
-@pytest.mark.parametrize("name", ["generate"])
-def test_generate_says_coming_soon(client, name):
-    _, html = get(client, reverse(name), "en")
-    assert "Coming soon." in html
-    _, html_id = get(client, reverse(name), "id")
-    assert "Segera hadir." in html_id
-
-
 def test_language_switcher_sets_the_language_without_javascript(client):
     response = client.post(reverse("set_language"), {"language": "en", "next": "/gallery/"})
     assert response.status_code == 302 and response["Location"] == "/gallery/"

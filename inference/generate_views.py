@@ -1,0 +1,231 @@
+"""Generation pages: the form (motif thumbnails, three modes), the job page with its progress
+bar, results (download, 3×3 repeat, print export, re-run, use as reference, classify,
+promote) and the visitor's history. Nothing here imports torch: the work is in the cluster."""
+import io
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.admin.views.decorators import staff_member_required
+from django.core.paginator import Paginator
+from django.http import Http404, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from cualify.imaging import ImageRejected
+from motifs import services as archive
+
+from . import generation, selectors, services
+from .forms import GenerateForm, PrintForm, PromoteForm
+from .models import GeneratedImage, GenerationJob, ModelKind, ModelVersion
+from .views import _session_key
+
+UNAVAILABLE = {
+    "no_generator": generation.ERROR_MESSAGES["no_generator"],
+    "no_worker": generation.ERROR_MESSAGES["no_worker"],
+}
+PREFILL = ("mode", "seed", "count", "truncation", "distance", "refine", "refine_strength", "tile", "upscale",
+           "prompt", "structure_from", "detail_from")
+
+
+def _refine_default() -> bool:
+    refiner = ModelVersion.objects.filter(kind=ModelKind.REFINER, is_active=True).only("metrics").first()
+    return bool(refiner and refiner.metrics.get("default_on"))
+
+
+def _form(request, data=None, files=None, initial=None):
+    return GenerateForm(data, files, initial=initial, motifs=generation.generatable_motifs(), refine_default=_refine_default())
+
+
+def _rerun_initial(request) -> dict:
+    """``?from=<job>&seed=<n>`` fills the form with that job's parameters (re-run with a seed)."""
+    source = request.GET.get("from")
+    if not source:
+        return {}
+    try:
+        job = selectors.generation_job_for_viewer(public_id=source, user=request.user, session_key=request.session.session_key or "")
+    except Exception:  # not a uuid
+        job = None
+    if job is None:
+        return {}
+    initial = {name: getattr(job, name) for name in PREFILL}
+    initial["motifs"] = job.motif_slugs
+    for item in job.motifs:
+        initial[f"weight_{item['slug']}"] = item["weight"]
+    if request.GET.get("seed", "").isdigit():
+        initial["seed"], initial["count"] = int(request.GET["seed"]), 1
+    return initial
+
+
+def generate(request):
+    availability = services.model_availability(ModelKind.GENERATOR)
+    context = {"availability": availability, "unavailable_message": UNAVAILABLE.get(availability.reason)}
+    if request.method != "POST":
+        initial = _rerun_initial(request)
+        if request.GET.get("motif"):
+            initial.update(mode=GenerationJob.Mode.VARIATION, motifs=[request.GET["motif"]])
+        return render(request, "inference/generate.html", {**context, "form": _form(request, initial=initial)})
+    form = _form(request, request.POST, request.FILES)
+    if not availability.available:
+        return render(request, "inference/generate.html", {**context, "form": form}, status=503)
+    if not form.is_valid():
+        return render(request, "inference/generate.html", {**context, "form": form}, status=400)
+    job = generation.generation_job_create(request=form.request, user=request.user, session_key=_session_key(request))
+    return redirect("generate_job", public_id=job.public_id)
+
+
+def _job_or_404(request, public_id) -> GenerationJob:
+    job = selectors.generation_job_for_viewer(public_id=public_id, user=request.user, session_key=request.session.session_key or "")
+    if job is None:
+        raise Http404
+    return job
+
+
+def _image_or_404(request, public_id, index) -> GeneratedImage:
+    job = _job_or_404(request, public_id)
+    image = next((image for image in job.images.all() if image.index == index), None)
+    if image is None:
+        raise Http404
+    return image
+
+
+def job_status_data(job: GenerationJob) -> dict:
+    """The job as JSON for the page's progress bar (and the APIs)."""
+    return {
+        "id": str(job.public_id), "status": job.status, "finished": job.is_finished, "stage": job.stage,
+        "progress": round(job.progress, 3), "error": generation.error_message(job.error) if job.status == GenerationJob.Status.FAILED else "",
+        "images": [reverse("generate_image", args=[job.public_id, image.index]) for image in job.images.all()],
+    }
+
+
+def job_page(request, public_id):
+    job = _job_or_404(request, public_id)
+    motifs = selectors.motifs_by_slug(job.motif_slugs + [s for s, _ in job.prompt_match.get("weights", [])])
+    matched = [{"motif": motifs.get(slug), "slug": slug, "percent": round(weight * 100, 1)}
+               for slug, weight in job.prompt_match.get("weights", [])]
+    return render(request, "inference/job.html", {
+        "job": job, "images": list(job.images.all()), "matched": matched,
+        "chosen": [{"motif": motifs.get(item["slug"]), **item} for item in job.motifs],
+        "error_message": generation.error_message(job.error) if job.status == GenerationJob.Status.FAILED else "",
+        "print_form": PrintForm(), "promote_form": PromoteForm() if request.user.is_staff else None,
+        "percent": round(job.progress * 100),
+    })
+
+
+def job_status(request, public_id):
+    return JsonResponse(job_status_data(_job_or_404(request, public_id)))
+
+
+@require_POST
+def job_cancel(request, public_id):
+    job = _job_or_404(request, public_id)
+    if generation.generation_job_cancel(job=job):
+        messages.info(request, _("The job was cancelled."))
+    return redirect("generate_job", public_id=job.public_id)
+
+
+def image_file(request, public_id, index):
+    """Results are private like uploads: their owner and curators only."""
+    image = _image_or_404(request, public_id, index)
+    response = HttpResponse(generation.job_png(image), content_type="image/png")
+    if request.GET.get("download"):
+        response["Content-Disposition"] = f'attachment; filename="cualify-{public_id.hex[:8]}-seed{image.seed}.png"'
+    return response
+
+
+def image_repeat(request, public_id, index):
+    from PIL import Image
+
+    from .engines.generator import repeat_preview
+
+    image = _image_or_404(request, public_id, index)
+    tile = Image.open(io.BytesIO(generation.job_png(image))).convert("RGB")
+    buffer = io.BytesIO()
+    repeat_preview(tile, 3).save(buffer, "PNG")
+    return HttpResponse(buffer.getvalue(), content_type="image/png")
+
+
+def image_print(request, public_id, index):
+    image = _image_or_404(request, public_id, index)
+    form = PrintForm(request.GET or None)
+    if not form.is_valid():
+        return render(request, "inference/print.html", {"image": image, "form": form}, status=400 if request.GET else 200)
+    from .engines.generator import GenerationError
+
+    try:
+        png = generation.print_export(image=image, **form.cleaned_data)
+    except GenerationError as exc:
+        form.add_error(None, generation.error_message(exc.code))
+        return render(request, "inference/print.html", {"image": image, "form": form}, status=400)
+    data = form.cleaned_data
+    response = HttpResponse(png, content_type="image/png")
+    response["Content-Disposition"] = (
+        f'attachment; filename="cualify-{public_id.hex[:8]}-seed{image.seed}-'
+        f'{data["fabric_width_cm"]:g}x{data["fabric_height_cm"]:g}cm-300dpi.png"'
+    )
+    return response
+
+
+@require_POST
+def image_classify(request, public_id, index):
+    """"Classify this": the result goes through the same classification door as a photo."""
+    image = _image_or_404(request, public_id, index)
+    availability = services.classification_availability()
+    if not availability.available:
+        messages.error(request, _("Classification is unavailable right now. Please try again later."))
+        return redirect("generate_job", public_id=public_id)
+    try:
+        normalized = archive.image_normalize(generation.job_png(image))
+    except ImageRejected as exc:  # cannot happen for our own PNGs, but never a 500
+        messages.error(request, archive.rejection_message(exc))
+        return redirect("generate_job", public_id=public_id)
+    record = services.classification_create(normalized=normalized, user=request.user, session_key=_session_key(request))
+    services.classification_enqueue(record)
+    services.classification_wait(record, settings.CUALIFY_CLASSIFY_WAIT_SECONDS)
+    return redirect("classify_result", public_id=record.public_id)
+
+
+@require_POST
+def image_as_reference(request, public_id, index):
+    """"Use as reference": a variation of this result, projected like an uploaded photo."""
+    image = _image_or_404(request, public_id, index)
+    job = image.job
+    request_ = generation.GenerationRequest(
+        mode=GenerationJob.Mode.VARIATION, reference=archive.image_normalize(generation.job_png(image)),
+        count=4, truncation=job.truncation, distance=0.3, tile=job.tile, upscale=1,
+    )
+    try:
+        new_job = generation.generation_job_create(request=request_, user=request.user, session_key=_session_key(request))
+    except generation.GenerationRejected as exc:
+        messages.error(request, exc.message)
+        return redirect("generate_job", public_id=public_id)
+    return redirect("generate_job", public_id=new_job.public_id)
+
+
+@require_POST
+@staff_member_required
+def image_promote(request, public_id, index):
+    image = _image_or_404(request, public_id, index)
+    form = PromoteForm(request.POST)
+    if form.is_valid():
+        archived = generation.generated_image_promote(image=image, motif=form.cleaned_data["motif"], curator=request.user)
+        messages.success(request, _("Added to the archive as image #%(id)s of %(motif)s (AI-generated design).")
+                         % {"id": archived.pk, "motif": archived.motif.name})
+    else:
+        messages.error(request, _("Choose the motif to archive it under."))
+    return redirect("generate_job", public_id=public_id)
+
+
+def history(request):
+    jobs = selectors.generation_jobs_of(user=request.user, session_key=request.session.session_key or "")
+    page = Paginator(jobs, 12).get_page(request.GET.get("page"))
+    return render(request, "inference/history.html", {"page": page})
+
+
+def job_image(request, pk):
+    """Admin thumbnail of one result (curators only)."""
+    if not request.user.is_staff:
+        raise Http404
+    image = get_object_or_404(GeneratedImage, pk=pk)
+    return HttpResponse(generation.job_png(image), content_type="image/png")

@@ -1,0 +1,40 @@
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+
+from motifs.dataset import DatasetError
+
+
+class Command(BaseCommand):
+    help = (
+        "Export the archive (flat class folders at --resolution), train the StyleGAN2-ADA generator "
+        "(progress bar; --resume continues from a checkpoint), keep its G_ema, measure how often the active "
+        "classifier recognises each generated motif, and register it as a generator version."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--kimg", type=float, default=40.0, help="thousands of real images shown (default 40)")
+        parser.add_argument("--resolution", type=int, default=64, choices=[32, 64, 128, 256])
+        parser.add_argument("--batch", type=int, default=16)
+        parser.add_argument("--seed", type=int, default=0)
+        parser.add_argument("--resume", type=Path, help="a training checkpoint (.safetensors with G and D) to continue")
+        parser.add_argument("--activate", action="store_true")
+
+    def handle(self, *args, kimg, resolution, batch, seed, resume, activate, **options):
+        if not 0 < kimg <= 100_000:
+            raise CommandError("--kimg must be above 0 and at most 100000")
+        if not 2 <= batch <= 256:
+            raise CommandError("--batch must be between 2 and 256")
+        if resume and not resume.is_file():
+            raise CommandError(f"--resume {resume} is not a file")
+        from inference.training import train_generator
+
+        try:
+            trained = train_generator(kimg=kimg, resolution=resolution, batch=batch, seed=seed, resume=resume,
+                                      activate=activate, progress=options["verbosity"] > 0)
+        except DatasetError as exc:
+            raise CommandError(str(exc)) from exc
+        version = trained.version
+        self.stdout.write(f"registered {version}" + (" — active" if version.is_active else ""))
+        self.stdout.write("metrics: " + ", ".join(f"{k}={v}" for k, v in version.metrics.items()))
+        self.stdout.write(f"run folder: {trained.run_dir}")

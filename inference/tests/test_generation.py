@@ -1,0 +1,307 @@
+"""Generation on the site: the shipped generator, the real queue code (sync mode), the real
+database. Jobs, leases, cancel, retry, results and their doors."""
+import io
+import json
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+from django.utils import timezone
+from PIL import Image
+
+from inference import generation
+from inference.engines.generator import read_png_metadata, seam_error
+from inference.models import ClassificationRecord, GeneratedImage, GenerationJob
+from motifs.demo_art import render_motif
+from motifs.models import MotifImage
+from tests.factories import UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def post(client, language="en", **fields):
+    client.cookies["cualify_language"] = language
+    data = {"mode": "fusion", "count": 2, "truncation": 0.7, "distance": 0.5, "refine_strength": 0.3, "upscale": 1,
+            "tile": "on", **fields}
+    return client.post(reverse("generate"), data)
+
+
+def files_under(folder: str) -> list[Path]:
+    root = Path(settings.MEDIA_ROOT) / folder
+    return [p for p in root.rglob("*") if p.is_file()] if root.exists() else []
+
+
+def test_generate_page_offers_the_motifs_as_thumbnails(client, generator):
+    client.cookies["cualify_language"] = "en"
+    html = client.get(reverse("generate")).content.decode()
+    assert html.count('name="motifs"') == 14
+    assert "Kembang Kenanga" in html and "data-motif-search" in html
+    client.cookies["cualify_language"] = "id"
+    assert "Buat motif baru" in client.get(reverse("generate")).content.decode()
+
+
+def test_fusion_job_runs_and_its_pngs_carry_their_parameters(client, generator, sync_queue):
+    response = post(client, motifs=["merak", "kepiting"], weight_merak=2, weight_kepiting=1, seed=42,
+                    structure_from="merak", detail_from="kepiting")
+    assert response.status_code == 302, response.content.decode()[:2000]
+    job = GenerationJob.objects.get()
+    assert job.status == "succeeded", job.error
+    assert job.seed == 42 and job.attempts == 1 and job.progress == 1.0 and job.lease_owner == ""
+    assert job.model_versions["generator"]["id"] == generator.pk
+    images = list(job.images.all())
+    assert [i.seed for i in images] == [42, 43]
+    data = images[0].file.read()
+    metadata = read_png_metadata(data)
+    assert metadata["ai_generated"] == "true" and "trainedAlgorithmicMedia" in metadata["DigitalSourceType"]
+    assert json.loads(metadata["parameters"])["seed"] == 42
+    assert json.loads(metadata["inputs"])["structure_from"] == "merak"
+    assert json.loads(metadata["models"])["generator"]["id"] == generator.pk
+    # The tile repeats without a seam.
+    assert seam_error(Image.open(io.BytesIO(data))) < 1.2
+    page = client.get(response["Location"]).content.decode()
+    assert "Results" in page and reverse("generate_image", args=[job.public_id, 0]) in page
+    assert {"synthesis_s", "saving_s", "total_s"} <= set(job.timings)
+
+
+def test_the_same_seed_gives_the_same_image(client, generator, sync_queue):
+    post(client, mode="variation", motifs=["merak"], seed=7, count=1)
+    post(client, mode="variation", motifs=["merak"], seed=7, count=1)
+    first, second = (job.images.get().file.read() for job in GenerationJob.objects.order_by("pk"))
+    strip = lambda png: Image.open(io.BytesIO(png)).tobytes()  # noqa: E731 (the job id in the metadata differs)
+    assert strip(first) == strip(second)
+
+
+def test_rerun_link_prefills_the_form_with_that_seed(client, generator, sync_queue):
+    post(client, motifs=["merak", "naga-betarung"], seed=100, count=3)
+    job = GenerationJob.objects.get()
+    html = client.get(reverse("generate") + f"?from={job.public_id}&seed=101").content.decode()
+    assert 'value="101"' in html and 'value="merak" checked' in html.replace("\n", " ") or 'value="merak"checked' in html
+
+
+def test_prompt_in_indonesian_and_english_both_lead_to_kembang_kenanga(client, generator, sync_queue):
+    for prompt in ("bunga kenanga merah", "red kenanga flowers"):
+        post(client, mode="prompt", prompt=prompt, count=1, seed=3)
+    for job in GenerationJob.objects.all():
+        assert job.status == "succeeded", job.error
+        assert job.prompt_match["weights"][0][0] == "kembang-kenanga"
+        assert job.prompt_match["colours"] == ["red"]
+        html = client.get(reverse("generate_job", args=[job.public_id])).content.decode()
+        assert "What your description matched" in html and "Kembang Kenanga" in html
+
+
+@pytest.mark.parametrize("fields, message", [
+    ({"motifs": ["merak"]}, "Choose at least two motifs"),
+    ({"motifs": ["merak", "kepiting", "naga-betarung", "kuda-laut", "ubur-ubur"]}, "at most four"),
+    ({"mode": "variation", "motifs": ["merak", "kepiting"]}, "Choose one motif"),
+    ({"mode": "prompt", "prompt": "   "}, "Describe the motif"),
+    ({"mode": "prompt", "prompt": "x" * 301}, "at most 300"),
+    ({"motifs": ["merak", "kepiting"], "count": 9}, "less than or equal to 8"),
+    ({"motifs": ["merak", "kepiting"], "seed": -1}, "greater than or equal to 0"),
+    ({"motifs": ["merak", "kepiting"], "upscale": 3}, "Select a valid choice"),
+    ({"motifs": ["merak", "no-such-motif"]}, "Select a valid choice"),
+    ({"motifs": ["merak", "kepiting"], "weight_merak": "-1"}, "greater than or equal to 0.1"),
+    ({"motifs": ["merak", "kepiting"], "structure_from": "naga-betarung"}, "must be among"),
+    ({"mode": "sideways"}, "Select a valid choice"),
+])
+def test_bad_requests_are_refused_with_a_message_and_nothing_is_stored(client, generator, sync_queue, fields, message):
+    response = post(client, **fields)
+    assert response.status_code == 400
+    assert message in response.content.decode()
+    assert not GenerationJob.objects.exists() and not files_under("uploads")
+
+
+def test_bad_reference_upload_is_refused_in_indonesian(client, generator, sync_queue):
+    response = post(client, language="id", mode="variation", reference=SimpleUploadedFile("x.png", b"<html>not an image"))
+    assert response.status_code == 400 and "Berkas ini bukan gambar." in response.content.decode()
+    assert not GenerationJob.objects.exists() and not files_under("uploads")
+
+
+def test_variation_of_a_reference_image_is_projected(client, generator, sync_queue, settings):
+    settings.CUALIFY_PROJECTION_STEPS = 20
+    buffer = io.BytesIO()
+    render_motif("kepiting", 77, 300).save(buffer, "JPEG")
+    response = post(client, mode="variation", reference=SimpleUploadedFile("ref.jpg", buffer.getvalue()), count=1, seed=1)
+    assert response.status_code == 302
+    job = GenerationJob.objects.get()
+    assert job.status == "succeeded", job.error and job.reference
+    assert "projecting_reference_s" in job.timings or "projecting reference_s" in job.timings
+
+
+def test_without_a_generator_or_worker_the_page_says_so(client, db):
+    client.cookies["cualify_language"] = "en"
+    html = client.get(reverse("generate")).content.decode()
+    assert 'data-testid="unavailable"' in html and "No generator is active" in html
+
+
+def test_no_live_worker_answers_503_and_stores_nothing(client, generator):
+    response = post(client, motifs=["merak", "kepiting"])
+    assert response.status_code == 503 and "no queue worker" in response.content.decode()
+    assert not GenerationJob.objects.exists()
+
+
+# --- leases, claims, cancel, retry ------------------------------------------------------------
+
+
+def make_job(**fields) -> GenerationJob:
+    request = generation.GenerationRequest(mode="variation", motifs=(("merak", 1.0),), seed=5, count=1, **fields)
+    return GenerationJob.objects.create(mode=request.mode, motifs=[{"slug": "merak", "weight": 1.0}], seed=5, count=1)
+
+
+def test_only_one_worker_can_claim_a_job(generator):
+    job = make_job()
+    assert generation.generation_job_claim(job.pk, "a:1") is not None
+    assert generation.generation_job_claim(job.pk, "b:2") is None
+    GenerationJob.objects.filter(pk=job.pk).update(lease_expires=timezone.now() - timedelta(seconds=1))
+    claimed = generation.generation_job_claim(job.pk, "b:2")
+    assert claimed.lease_owner == "b:2" and claimed.attempts == 2
+
+
+def test_a_worker_that_lost_its_lease_writes_nothing(generator, sync_queue):
+    job = make_job()
+    generation.generation_job_claim(job.pk, "a:1")
+    GenerationJob.objects.filter(pk=job.pk).update(lease_owner="b:2")  # another worker took over
+    progress = generation.Progress(job, "a:1")
+    with pytest.raises(generation.JobStopped):
+        progress("synthesis", 0.5, force=True)
+
+
+def test_a_lost_job_is_run_again_by_the_sweeper_and_fails_after_max_attempts(generator, sync_queue, settings):
+    job = make_job()
+    expired = timezone.now() - timedelta(seconds=5)
+    GenerationJob.objects.filter(pk=job.pk).update(status="running", lease_owner="dead:1", lease_expires=expired, attempts=1)
+    assert generation.generation_sweep()["resent"] == 1  # sync mode: the job runs again at once
+    job.refresh_from_db()
+    assert job.status == "succeeded" and job.attempts == 2 and job.images.count() == 1
+    other = make_job()
+    GenerationJob.objects.filter(pk=other.pk).update(status="running", lease_owner="dead:1", lease_expires=expired,
+                                                      attempts=settings.CUALIFY_GENERATION_MAX_ATTEMPTS)
+    assert generation.generation_sweep()["failed"] == 1
+    other.refresh_from_db()
+    assert other.status == "failed" and other.error == "lost"
+
+
+def test_a_failing_job_is_retried_then_ends_failed_with_its_error(generator, sync_queue, monkeypatch, settings):
+    calls = []
+
+    def broken(job, worker):
+        calls.append(job.attempts)
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(generation, "_generate", broken)
+    job = make_job()
+    generation.generation_job_enqueue(job)
+    job.refresh_from_db()
+    assert calls == [1, 2, 3] and job.status == "failed" and "disk on fire" in job.error
+    assert not files_under("uploads/generate/results")
+
+
+def test_cancel_a_queued_job_and_a_running_one_stops_at_its_next_step(client, generator):
+    job = make_job()
+    client.post(reverse("generate_job_cancel", args=[job.public_id]))
+    job.refresh_from_db()
+    assert job.status == "queued"  # not the visitor's job: nothing happens (404)
+    own = GenerationJob.objects.create(mode="variation", motifs=[{"slug": "merak", "weight": 1.0}], seed=1, count=1,
+                                       session_key="")
+    session = client.session
+    session.save()
+    GenerationJob.objects.filter(pk=own.pk).update(session_key=session.session_key)
+    assert client.post(reverse("generate_job_cancel", args=[own.public_id])).status_code == 302
+    own.refresh_from_db()
+    assert own.status == "cancelled"
+    running = make_job()
+    generation.generation_job_claim(running.pk, "a:1")
+    generation.generation_job_cancel(job=running)
+    with pytest.raises(generation.JobStopped):
+        generation.Progress(running, "a:1")("synthesis", 0.2, force=True)
+
+
+def test_curators_retry_failed_jobs_from_the_admin(admin_client, generator, sync_queue):
+    job = make_job()
+    GenerationJob.objects.filter(pk=job.pk).update(status="failed", error="lost", attempts=3)
+    admin_client.post(reverse("admin:inference_generationjob_changelist"), {"action": "retry", "_selected_action": [job.pk]})
+    job.refresh_from_db()
+    assert job.status == "succeeded" and job.attempts == 1
+
+
+# --- results ----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def finished_job(client, generator, sync_queue):
+    post(client, mode="variation", motifs=["kepiting"], seed=11, count=1)
+    job = GenerationJob.objects.get()
+    assert job.status == "succeeded", job.error
+    return job
+
+
+def test_results_are_private_to_their_owner_and_curators(client, finished_job, curator_client):
+    url = reverse("generate_image", args=[finished_job.public_id, 0])
+    assert client.get(url).status_code == 200
+    assert client.get(url + "?download=1")["Content-Disposition"].startswith("attachment;")
+    from django.test import Client
+
+    assert Client().get(url).status_code == 404
+    assert Client().get(reverse("generate_job", args=[finished_job.public_id])).status_code == 404
+    assert curator_client.get(url).status_code == 200
+    image = finished_job.images.get()
+    assert client.get(settings.MEDIA_URL + image.file.name).status_code == 404  # never from /media/
+
+
+def test_repeat_preview_and_print_export_sizes(client, finished_job):
+    repeat = Image.open(io.BytesIO(client.get(reverse("generate_image_repeat", args=[finished_job.public_id, 0])).content))
+    assert repeat.size == (64 * 3, 64 * 3)
+    url = reverse("generate_image_print", args=[finished_job.public_id, 0])
+    response = client.get(url, {"tile_cm": 5, "fabric_width_cm": 20, "fabric_height_cm": 10})
+    sheet = Image.open(io.BytesIO(response.content))
+    assert sheet.size == (2362, 1181) and round(sheet.info["dpi"][0]) == 300
+    client.cookies["cualify_language"] = "en"
+    too_big = client.get(url, {"tile_cm": 5, "fabric_width_cm": 300, "fabric_height_cm": 300})
+    assert too_big.status_code == 400 and "too large" in too_big.content.decode()
+
+
+def test_classify_this_sends_the_result_through_the_classifier(client, finished_job, classifier):
+    response = client.post(reverse("generate_image_classify", args=[finished_job.public_id, 0]))
+    record = ClassificationRecord.objects.get()
+    assert response["Location"] == reverse("classify_result", args=[record.public_id]) and record.status == "done"
+
+
+def test_use_as_reference_starts_a_projected_variation(client, finished_job, settings):
+    settings.CUALIFY_PROJECTION_STEPS = 10
+    response = client.post(reverse("generate_image_reference", args=[finished_job.public_id, 0]))
+    new = GenerationJob.objects.exclude(pk=finished_job.pk).get()
+    assert response["Location"] == reverse("generate_job", args=[new.public_id])
+    assert new.reference and new.status == "succeeded", new.error
+
+
+def test_curator_promotes_a_result_into_the_archive_as_ai_generated(finished_job, curator_client):
+    from motifs.models import Motif
+
+    motif = Motif.objects.get(slug="kepiting")
+    url = reverse("generate_image_promote", args=[finished_job.public_id, 0])
+    curator_client.post(url, {"motif": motif.pk})
+    image = finished_job.images.get()
+    assert image.archive_image.source == MotifImage.Source.GENERATED and image.archive_image.motif == motif
+    assert not image.archive_image.training_consent
+
+
+def test_visitors_cannot_promote(client, finished_job):
+    response = client.post(reverse("generate_image_promote", args=[finished_job.public_id, 0]), {"motif": 1})
+    assert response.status_code == 302 and "/admin/login/" in response["Location"]
+    assert not MotifImage.objects.filter(source=MotifImage.Source.GENERATED).exists()
+
+
+def test_history_lists_only_the_visitors_own_jobs(client, finished_job):
+    other = UserFactory()
+    GenerationJob.objects.create(mode="prompt", prompt="someone else's", seed=1, count=1, user=other)
+    html = client.get(reverse("generate_history")).content.decode()
+    assert str(finished_job.public_id) in html and "someone else" not in html
+
+
+def test_deleting_a_job_removes_its_files(finished_job, django_capture_on_commit_callbacks):
+    names = [Path(settings.MEDIA_ROOT) / i.file.name for i in finished_job.images.all()]
+    with django_capture_on_commit_callbacks(execute=True):
+        finished_job.delete()
+    assert names and not any(p.exists() for p in names)
