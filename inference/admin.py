@@ -25,13 +25,59 @@ class ModelVersionAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("Metrics"))
     def headline_metrics(self, obj):
-        keys = [k for k in ("top1", "top5", "macro_f1") if k in obj.metrics]
-        return ", ".join(f"{k} {obj.metrics[k]:.3f}" for k in keys) or "—"
+        keys = [k for k in ("top1", "top5", "macro_f1") if isinstance(obj.metrics.get(k), (int, float))]
+        evaluation = obj.metrics.get("evaluation") if isinstance(obj.metrics.get("evaluation"), dict) else {}
+        parts = [f"{k} {obj.metrics[k]:.3f}" for k in keys]
+        parts += [f"{label} {evaluation[k]:.3f}" for k, label in (("frechet", "FD"), ("kid", "KID"), ("agreement", "agreement"))
+                  if isinstance(evaluation.get(k), (int, float))]
+        return ", ".join(parts) or "—"
 
     @admin.display(description=_("Metrics"))
     def metrics_table(self, obj):
         rows = [(k, v) for k, v in obj.metrics.items() if not isinstance(v, (dict, list))]
-        return format_html("<table>{}</table>", format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", rows)) if rows else "—"
+        table = format_html("<table>{}</table>", format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", rows)) if rows else ""
+        evaluation = obj.metrics.get("evaluation")
+        if isinstance(evaluation, dict):
+            table = format_html("{}{}", table, self._evaluation_table(evaluation))
+        return table or "—"
+
+    @staticmethod
+    def _evaluation_table(evaluation: dict):
+        """``evaluate_generator``'s figures: the headline, then one row per motif."""
+        def cell(value):
+            return "—" if value is None else f"{value:.4f}" if isinstance(value, float) else value
+
+        n = evaluation.get("n") or {}
+        headline = [
+            (_("Fréchet distance"), cell(evaluation.get("frechet"))),
+            (_("KID (mean of motifs)"), cell(evaluation.get("kid"))),
+            (_("KID (all images)"), cell(evaluation.get("kid_overall"))),
+            (_("classifier agreement"), cell(evaluation.get("agreement"))),
+            (_("diversity (generated / archive)"),
+             f"{cell(evaluation.get('diversity'))} / {cell(evaluation.get('diversity_real'))}"),
+            (_("images (generated / archive)"), f"{cell(n.get('generated'))} / {cell(n.get('real'))}"),
+            (_("measured"), _("%(date)s with classifier %(classifier)s, %(per_class)s per class, seed %(seed)s, psi %(psi)s") % {
+                "date": evaluation.get("date", "?"),
+                # Figures shipped in weights/manifest.json name the classifier by hash: ids are per database.
+                "classifier": f"#{evaluation['classifier_version']}" if evaluation.get("classifier_version")
+                else str(evaluation.get("classifier_sha256", "?"))[:12],
+                "per_class": evaluation.get("per_class", "?"), "seed": evaluation.get("seed", "?"),
+                "psi": evaluation.get("truncation", "?")}),
+        ]
+        per_motif = evaluation.get("per_motif") or {}
+        motif_rows = format_html_join("", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", (
+            (slug, cell(row.get("kid")), cell(row.get("agreement")), cell(row.get("diversity")),
+             cell(row.get("diversity_real")), cell(row.get("n_generated")), cell(row.get("n_real")))
+            for slug, row in per_motif.items() if isinstance(row, dict)
+        ))
+        return format_html(
+            '<h3 style="margin-top:1rem">{}</h3><table>{}</table>'
+            "<table><thead><tr><th>{}</th><th>KID</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr></thead>"
+            "<tbody>{}</tbody></table>",
+            _("Generator evaluation"), format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", headline),
+            _("motif"), _("agreement"), _("diversity"), _("archive diversity"), _("generated"), _("archive"),
+            motif_rows,
+        )
 
     @admin.display(description=_("Plots"))
     def plot_images(self, obj):

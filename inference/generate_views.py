@@ -19,7 +19,7 @@ from motifs import services as archive
 from . import generation, selectors, services
 from .forms import GenerateForm, PrintForm, PromoteForm
 from .models import GeneratedImage, GenerationJob, ModelKind, ModelVersion
-from .views import _session_key
+from .views import record_session_key, viewer_key
 
 UNAVAILABLE = {
     "no_generator": generation.ERROR_MESSAGES["no_generator"],
@@ -44,7 +44,7 @@ def _rerun_initial(request) -> dict:
     if not source:
         return {}
     try:
-        job = selectors.generation_job_for_viewer(public_id=source, user=request.user, session_key=request.session.session_key or "")
+        job = selectors.generation_job_for_viewer(public_id=source, user=request.user, session_key=viewer_key(request))
     except Exception:  # not a uuid
         job = None
     if job is None:
@@ -71,12 +71,12 @@ def generate(request):
         return render(request, "inference/generate.html", {**context, "form": form}, status=503)
     if not form.is_valid():
         return render(request, "inference/generate.html", {**context, "form": form}, status=400)
-    job = generation.generation_job_create(request=form.request, user=request.user, session_key=_session_key(request))
+    job = generation.generation_job_create(request=form.request, user=request.user, session_key=record_session_key(request))
     return redirect("generate_job", public_id=job.public_id)
 
 
 def _job_or_404(request, public_id) -> GenerationJob:
-    job = selectors.generation_job_for_viewer(public_id=public_id, user=request.user, session_key=request.session.session_key or "")
+    job = selectors.generation_job_for_viewer(public_id=public_id, user=request.user, session_key=viewer_key(request))
     if job is None:
         raise Http404
     return job
@@ -93,7 +93,7 @@ def _image_or_404(request, public_id, index) -> GeneratedImage:
 def job_status_data(job: GenerationJob) -> dict:
     """The job as JSON for the page's progress bar (and the APIs)."""
     return {
-        "id": str(job.public_id), "status": job.status, "finished": job.is_finished, "stage": job.stage,
+        "id": str(job.public_id), "status": job.status, "finished": job.is_finished, "stage": generation.stage_label(job.stage),
         "progress": round(job.progress, 3), "error": generation.error_message(job.error) if job.status == GenerationJob.Status.FAILED else "",
         "images": [reverse("generate_image", args=[job.public_id, image.index]) for image in job.images.all()],
     }
@@ -109,7 +109,7 @@ def job_page(request, public_id):
         "chosen": [{"motif": motifs.get(item["slug"]), **item} for item in job.motifs],
         "error_message": generation.error_message(job.error) if job.status == GenerationJob.Status.FAILED else "",
         "print_form": PrintForm(), "promote_form": PromoteForm() if request.user.is_staff else None,
-        "percent": round(job.progress * 100),
+        "percent": round(job.progress * 100), "stage": generation.stage_label(job.stage), "timings": generation.timing_rows(job),
     })
 
 
@@ -180,7 +180,7 @@ def image_classify(request, public_id, index):
     except ImageRejected as exc:  # cannot happen for our own PNGs, but never a 500
         messages.error(request, archive.rejection_message(exc))
         return redirect("generate_job", public_id=public_id)
-    record = services.classification_create(normalized=normalized, user=request.user, session_key=_session_key(request))
+    record = services.classification_create(normalized=normalized, user=request.user, session_key=record_session_key(request))
     services.classification_enqueue(record)
     services.classification_wait(record, settings.CUALIFY_CLASSIFY_WAIT_SECONDS)
     return redirect("classify_result", public_id=record.public_id)
@@ -196,7 +196,7 @@ def image_as_reference(request, public_id, index):
         count=4, truncation=job.truncation, distance=0.3, tile=job.tile, upscale=1,
     )
     try:
-        new_job = generation.generation_job_create(request=request_, user=request.user, session_key=_session_key(request))
+        new_job = generation.generation_job_create(request=request_, user=request.user, session_key=record_session_key(request))
     except generation.GenerationRejected as exc:
         messages.error(request, exc.message)
         return redirect("generate_job", public_id=public_id)
@@ -218,9 +218,20 @@ def image_promote(request, public_id, index):
 
 
 def history(request):
-    jobs = selectors.generation_jobs_of(user=request.user, session_key=request.session.session_key or "")
+    """The visitor's own jobs (curators: everyone's), newest first, filtered by mode."""
+    everyone = request.user.is_staff
+    jobs = GenerationJob.objects.select_related("user").prefetch_related("images") if everyone else \
+        selectors.generation_jobs_of(user=request.user, session_key=viewer_key(request))
+    mode = request.GET.get("mode", "")
+    if mode in GenerationJob.Mode.values:
+        jobs = jobs.filter(mode=mode)
+    else:
+        mode = ""
     page = Paginator(jobs, 12).get_page(request.GET.get("page"))
-    return render(request, "inference/history.html", {"page": page})
+    return render(request, "inference/history.html", {
+        "page": page, "everyone": everyone, "mode": mode, "modes": GenerationJob.Mode.choices,
+        "query_string": f"mode={mode}" if mode else "",
+    })
 
 
 def job_image(request, pk):

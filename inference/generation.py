@@ -66,6 +66,30 @@ ERROR_MESSAGES = {
 }
 
 
+STAGE_LABELS = {
+    "starting": _("Starting"),
+    "loading models": _("Loading the models"),
+    "encoding prompt": _("Reading your description"),
+    "projecting reference": _("Fitting your reference image"),
+    "synthesis": _("Drawing the motifs"),
+    "refinement": _("Refining"),
+    "saving": _("Saving"),
+    "total": _("total"),
+}
+
+
+def stage_label(stage: str) -> str:
+    """A worker's stage ("refinement 3/10") in the reader's language."""
+    for name, label in STAGE_LABELS.items():
+        if stage == name or stage.startswith(name + " "):
+            return f"{label}{stage[len(name):]}"
+    return stage
+
+
+def timing_rows(job: GenerationJob) -> list[tuple[str, float]]:
+    return [(stage_label(key[:-2]), seconds) for key, seconds in job.timings.items() if key.endswith("_s")]
+
+
 def error_message(code: str) -> str:
     return str(ERROR_MESSAGES.get(code, ERROR_MESSAGES["failed"]))
 

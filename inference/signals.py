@@ -1,4 +1,5 @@
 from django.db import transaction
+from django.contrib.auth.signals import user_logged_in
 from django.db.models.signals import post_delete
 from django.dispatch import receiver
 from django_q.signals import post_spawn
@@ -33,3 +34,15 @@ def delete_reference_file(sender, instance, **kwargs):
     name, storage = instance.reference.name, instance.reference.storage
     if name:
         transaction.on_commit(lambda: storage.delete(name))
+
+
+@receiver(user_logged_in)
+def adopt_visitor_records(sender, request, user, **kwargs):
+    """What a visitor classified or generated before logging in (or signing up) joins their account."""
+    from .views import VISITOR_KEY
+
+    key = request.session.get(VISITOR_KEY) if request is not None and hasattr(request, "session") else None
+    if key:
+        for model in (ClassificationRecord, GenerationJob):
+            model.objects.filter(user__isnull=True, session_key=key).update(user=user)
+        del request.session[VISITOR_KEY]

@@ -3,6 +3,7 @@ models, so never from a web process)."""
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -19,6 +20,8 @@ from motifs.selectors import motif_by_name
 from . import registry
 from .models import ModelKind, ModelVersion
 from .runtime import ensure_offline, model_file
+
+logger = logging.getLogger(__name__)
 
 def training_root() -> Path:
     root = settings.DATA_DIR / "training"
@@ -132,24 +135,6 @@ def export_flat(run_root: Path, *, size: int, seed: int = 0) -> Path:
     return dataset
 
 
-def class_agreement(generator, classifier, class_map: dict, *, per_class: int = 10, seed: int = 0) -> float | None:
-    """How often the classifier names the motif the generator was asked for (0–1): the
-    generator's own quality figure, comparable across versions on the same archive."""
-    if classifier is None or not generator.class_names:
-        return None
-    hits = total = 0
-    classifier_slug = {i: classifier.version.motif_slug(i) for i in range(len(classifier.version.class_names))}
-    for index, name in enumerate(generator.class_names):
-        slug = class_map.get(name)
-        if not slug:
-            continue
-        result = generator.sample(class_index=index, seed=seed + 1000 * index, count=per_class, truncation=0.7)
-        for prediction in classifier.engine.predict(list(result.images)):
-            hits += classifier_slug.get(prediction.top[0][0]) == slug
-            total += 1
-    return round(hits / total, 4) if total else None
-
-
 def train_generator(
     *, kimg: float, resolution: int, batch: int, seed: int, resume: Path | None = None, activate: bool = False,
     created_by=None, progress: bool = True,
@@ -157,9 +142,6 @@ def train_generator(
     """Export the archive, train StyleGAN2-ADA, keep G_ema, measure class agreement, register."""
     from stylegan2_ada.checkpoint import load_checkpoint, save_checkpoint
     from stylegan2_ada.train import TrainingOptions, train
-
-    from .engines.generator import GeneratorEngine
-    from .runtime import get_model
 
     run_root = training_root() / timezone.now().strftime("generator-%Y%m%d-%H%M%S")
     dataset = export_flat(run_root, size=resolution, seed=seed)
@@ -170,16 +152,22 @@ def train_generator(
     checkpoint = load_checkpoint(result.checkpoint, networks=("G_ema",))
     shipped = run_root / "generator.safetensors"
     save_checkpoint(shipped, G_ema=checkpoint.G_ema, class_names=checkpoint.class_names, kimg=result.kimg)
-    mapping, _ = registry.class_map_for(checkpoint.class_names)
-    agreement = class_agreement(GeneratorEngine.load(shipped), get_model(ModelKind.CLASSIFIER), mapping, seed=seed)
     metrics = {"kimg": round(result.kimg, 2), "resolution": resolution, "batch": batch, "seed": seed,
                "train_seconds": round(result.seconds, 1), "seconds_per_kimg": round(result.seconds_per_kimg, 1),
-               "augment_p": round(result.augment_p, 3), "class_agreement": agreement}
+               "augment_p": round(result.augment_p, 3)}
     registration = registry.model_version_register(
         path=shipped, kind=ModelKind.GENERATOR, name=f"generator {run_root.name}", source=ModelVersion.Source.TRAINED,
         metrics=metrics, training_data=json.loads((dataset / "dataset.json").read_text()) if (dataset / "dataset.json").exists() else {},
         created_by=created_by, activate=activate,
     )
+    # The quality figures (Fréchet, KID, agreement, diversity) need an active classifier.
+    from .evaluation import EvaluationError, evaluate_generator
+
+    try:
+        evaluate_generator(registration.version, per_class=16, seed=seed)
+    except EvaluationError as exc:
+        logger.warning("generator registered without quality metrics: %s", exc)
+    registration.version.refresh_from_db()
     return TrainedModel(registration.version, run_root)
 
 

@@ -19,10 +19,23 @@ UNAVAILABLE = {
 }
 
 
-def _session_key(request) -> str:
+VISITOR_KEY = "cualify_visitor"
+
+
+def record_session_key(request) -> str:
+    """The anonymous visitor's key for their records. It is also kept inside the session, since
+    logging in changes the session key: the records follow the visitor into their account."""
     if not request.session.session_key:
         request.session.save()
+    if not request.user.is_authenticated:
+        request.session.setdefault(VISITOR_KEY, request.session.session_key)
+        return request.session[VISITOR_KEY]
     return request.session.session_key
+
+
+def viewer_key(request) -> str:
+    """The key that the visitor's anonymous records carry (see ``record_session_key``)."""
+    return request.session.get(VISITOR_KEY) or request.session.session_key or ""
 
 
 def classify(request):
@@ -40,7 +53,7 @@ def classify(request):
         return render(request, "inference/classify.html", {"form": form, "availability": availability}, status=400)
     validated = time.perf_counter()
     record = services.classification_create(
-        normalized=form.normalized, user=request.user, session_key=_session_key(request),
+        normalized=form.normalized, user=request.user, session_key=record_session_key(request),
         consent_training=form.cleaned_data["consent_training"],
         timings={"upload_s": parsed - started, "validation_s": validated - parsed},
     )
@@ -50,7 +63,7 @@ def classify(request):
 
 
 def _record_or_404(request, public_id):
-    record = selectors.classification_for_viewer(public_id=public_id, user=request.user, session_key=request.session.session_key or "")
+    record = selectors.classification_for_viewer(public_id=public_id, user=request.user, session_key=viewer_key(request))
     if record is None:
         raise Http404
     return record

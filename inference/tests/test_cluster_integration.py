@@ -27,21 +27,30 @@ def database_url() -> str:
     return f"mysql://{db['USER']}:{db['PASSWORD']}@{db['HOST'] or 'localhost'}:{db['PORT'] or 3306}/{db['NAME']}"
 
 
-@pytest.fixture
-def qcluster(transactional_db, tmp_path):
+def start_cluster(tmp_path, kinds, **extra_env):
     from django.apps import apps
 
     seed_catalogue(apps.get_model)
-    registry.shipped_models_register(kinds=("classifier",))
+    registry.shipped_models_register(kinds=kinds)
     env = {**os.environ, "DATABASE_URL": database_url(), "MEDIA_ROOT": settings.MEDIA_ROOT,
-           "CUALIFY_QUEUE_WORKERS": "1", "CUALIFY_HEARTBEAT_SECONDS": "1", "CUALIFY_QUEUE_SYNC": "false"}
+           "CUALIFY_QUEUE_WORKERS": "1", "CUALIFY_HEARTBEAT_SECONDS": "1", "CUALIFY_QUEUE_SYNC": "false", **extra_env}
     env.pop("REDIS_URL", None)
     log = open(tmp_path / "qcluster.log", "w")
     process = subprocess.Popen([sys.executable, "manage.py", "qcluster"], cwd=settings.BASE_DIR, env=env,
                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    return process, log
+
+
+@pytest.fixture
+def qcluster(transactional_db, tmp_path):
+    yield from run_cluster(tmp_path, ("classifier",))
+
+
+def run_cluster(tmp_path, kinds, **extra_env):
+    process, log = start_cluster(tmp_path, kinds, **extra_env)
     try:
         deadline = time.monotonic() + 90
-        while not WorkerHeartbeat.objects.filter(models_loaded__has_key="classifier").exists():
+        while not all(WorkerHeartbeat.objects.filter(models_loaded__has_key=kind).exists() for kind in kinds):
             assert process.poll() is None, (tmp_path / "qcluster.log").read_text()[-3000:]
             assert time.monotonic() < deadline, "the worker did not warm up in 90 s"
             time.sleep(0.3)
@@ -69,3 +78,59 @@ def test_upload_is_classified_by_a_real_cluster_worker(client, qcluster, setting
     beats = list(WorkerHeartbeat.objects.values("pid", "models_loaded"))
     assert os.getpid() not in [b["pid"] for b in beats], beats
     assert any(b["models_loaded"].get("classifier") == record.model_version_id for b in beats), beats
+
+
+@pytest.fixture
+def generation_cluster(transactional_db, tmp_path):
+    # A short lease, so a killed worker's job is free again within seconds.
+    yield from run_cluster(tmp_path, ("classifier", "generator"), CUALIFY_GENERATION_LEASE_SECONDS="4",
+                           CUALIFY_PROJECTION_STEPS="150")
+
+
+def wait_for_job(job, until, timeout=120, every=None):
+    deadline = time.monotonic() + timeout
+    while True:
+        job.refresh_from_db()
+        if until(job):
+            return job
+        assert time.monotonic() < deadline, f"job stuck: {job.status} {job.stage} {job.error}"
+        if every:
+            every()
+        time.sleep(0.3)
+
+
+def test_a_job_whose_worker_is_killed_mid_job_still_completes(client, generation_cluster):
+    """The worker dies while projecting the reference; its lease runs out; the sweeper sends
+    the job again and the cluster's fresh worker claims it and finishes it."""
+    from inference import generation
+    from inference.models import GenerationJob
+
+    buffer = io.BytesIO()
+    render_motif("merak", 4242, 256).save(buffer, "JPEG")
+    client.cookies["cualify_language"] = "en"
+    response = client.post(reverse("generate"), {
+        "mode": "variation", "reference": SimpleUploadedFile("ref.jpg", buffer.getvalue(), "image/jpeg"), "count": 2,
+        "seed": 9, "truncation": 0.7, "distance": 0.4, "refine_strength": 0.3, "upscale": 1, "tile": "on"})
+    assert response.status_code == 302, response.content.decode()[:1500]
+    job = GenerationJob.objects.get()
+    job = wait_for_job(job, lambda j: j.status == "running" and j.stage == "projecting reference" and j.progress > 0.06)
+    first_owner = job.lease_owner
+    os.kill(int(first_owner.rsplit(":", 1)[1]), signal.SIGKILL)
+    job = wait_for_job(job, lambda j: j.status == "succeeded", timeout=180, every=generation.generation_sweep)
+    assert job.attempts == 2 and job.images.count() == 2, (job.attempts, job.error)
+    assert job.model_versions["generator"]["id"]
+    page = client.get(reverse("generate_job", args=[job.public_id])).content.decode()
+    assert "Results" in page
+
+
+def test_a_fusion_job_runs_in_the_cluster_with_progress(client, generation_cluster):
+    from inference.models import GenerationJob
+
+    client.cookies["cualify_language"] = "en"
+    response = client.post(reverse("generate"), {
+        "mode": "fusion", "motifs": ["merak", "kepiting"], "count": 8, "seed": 1, "truncation": 0.7, "distance": 0.5,
+        "refine_strength": 0.3, "upscale": 2, "tile": "on"})
+    assert response.status_code == 302
+    job = wait_for_job(GenerationJob.objects.get(), lambda j: j.is_finished)
+    assert job.status == "succeeded", job.error
+    assert job.images.count() == 8 and job.images.first().width == 128

@@ -14,7 +14,7 @@ from PIL import Image
 
 from inference import generation
 from inference.engines.generator import read_png_metadata, seam_error
-from inference.models import ClassificationRecord, GeneratedImage, GenerationJob
+from inference.models import ClassificationRecord, GenerationJob
 from motifs.demo_art import render_motif
 from motifs.models import MotifImage
 from tests.factories import UserFactory
@@ -305,3 +305,53 @@ def test_deleting_a_job_removes_its_files(finished_job, django_capture_on_commit
     with django_capture_on_commit_callbacks(execute=True):
         finished_job.delete()
     assert names and not any(p.exists() for p in names)
+
+
+def test_history_filters_by_mode_and_curators_see_everyone(client, finished_job, curator_client):
+    UserFactory()
+    GenerationJob.objects.create(mode="prompt", prompt="kenanga for the museum", seed=1, count=1, user=UserFactory())
+    html = client.get(reverse("generate_history"), {"mode": "prompt"}).content.decode()
+    assert str(finished_job.public_id) not in html
+    html = client.get(reverse("generate_history"), {"mode": "variation"}).content.decode()
+    assert str(finished_job.public_id) in html
+    everyone = curator_client.get(reverse("generate_history")).content.decode()
+    assert "kenanga for the museum" in everyone and str(finished_job.public_id) in everyone
+
+
+def test_anonymous_history_moves_into_the_account_on_login(client, finished_job):
+    user = UserFactory(password="a-long-secret-42")
+    response = client.post(reverse("login"), {"username": user.username, "password": "a-long-secret-42"})
+    assert response.status_code == 302
+    finished_job.refresh_from_db()
+    assert finished_job.user == user
+    assert str(finished_job.public_id) in client.get(reverse("generate_history")).content.decode()
+    assert client.get(reverse("generate_image", args=[finished_job.public_id, 0])).status_code == 200
+
+
+def test_generate_command_writes_pngs_and_prints_the_job(generator, tmp_path):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    out = StringIO()
+    call_command("generate", "--mode", "prompt", "--prompt", "bunga kenanga merah", "--seed", "5", "--count", "2",
+                 "--tile", "--upscale", "2", "--outdir", str(tmp_path), "--json", stdout=out)
+    summary = json.loads(out.getvalue())
+    assert summary["status"] == "succeeded" and summary["seeds"] == [5, 6]
+    assert summary["matched"][0][0] == "kembang-kenanga" and summary["colours"] == ["red"]
+    assert [Image.open(f).size for f in summary["files"]] == [(128, 128), (128, 128)]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--mode", "fusion", "--motifs", "merak"], "too_few_motifs"),
+    (["--mode", "fusion", "--motifs", "merak:x,kepiting"], "SLUG:WEIGHT"),
+    (["--mode", "variation", "--reference", "/no/such/file.png"], "--reference"),
+    (["--mode", "prompt", "--prompt", "x" * 2000], "too_long"),
+    (["--mode", "fusion", "--motifs", "merak,kepiting", "--count", "100"], "bad_count"),
+])
+def test_generate_command_refuses_bad_arguments(generator, tmp_path, args, message):
+    from django.core.management import CommandError, call_command
+
+    with pytest.raises(CommandError, match=message):
+        call_command("generate", *args, "--outdir", str(tmp_path))
+    assert not GenerationJob.objects.exists()
