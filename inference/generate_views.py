@@ -91,12 +91,8 @@ def _image_or_404(request, public_id, index) -> GeneratedImage:
 
 
 def job_status_data(job: GenerationJob) -> dict:
-    """The job as JSON for the page's progress bar (and the APIs)."""
-    return {
-        "id": str(job.public_id), "status": job.status, "finished": job.is_finished, "stage": generation.stage_label(job.stage),
-        "progress": round(job.progress, 3), "error": generation.error_message(job.error) if job.status == GenerationJob.Status.FAILED else "",
-        "images": [reverse("generate_image", args=[job.public_id, image.index]) for image in job.images.all()],
-    }
+    """The job as JSON for the page's progress bar."""
+    return generation.generation_job_summary(job, lambda image: reverse("generate_image", args=[job.public_id, image.index]))
 
 
 def job_page(request, public_id):

@@ -568,6 +568,26 @@ def _project_reference(job: GenerationJob, engine, index_of: dict[str, int], pro
     return ws, base_class, {"reference": "uploaded image", "closest_motif": guessed}
 
 
+def generation_job_summary(job: GenerationJob, image_url) -> dict:
+    """A job as every machine-facing door answers it (the site's progress polling, the REST API,
+    the Flask-compatible service); ``image_url(image)`` makes each result's address."""
+    failed = job.status == GenerationJob.Status.FAILED
+    return {
+        "job_id": str(job.public_id), "status": job.status, "finished": job.is_finished,
+        "stage": stage_label(job.stage), "progress": round(job.progress, 3),
+        "error": error_message(job.error) if failed else "",
+        "mode": job.mode, "seed": job.seed, "count": job.count, "motifs": job.motifs, "prompt": job.prompt,
+        "matched": [{"motif": slug, "weight": weight} for slug, weight in job.prompt_match.get("weights", [])],
+        "colours": job.prompt_match.get("colours", []),
+        "parameters": {"truncation": job.truncation, "distance": job.distance, "refine": job.refine,
+                       "refine_strength": job.refine_strength, "tile": job.tile, "upscale": job.upscale},
+        "images": [{"index": image.index, "seed": image.seed, "width": image.width, "height": image.height,
+                    "url": image_url(image)} for image in job.images.all()],
+        "timings": job.timings, "models": job.model_versions,
+        "created": job.created.isoformat(), "finished_at": job.finished.isoformat() if job.finished else None,
+    }
+
+
 def job_png(image: GeneratedImage) -> bytes:
     with image.file.open("rb") as handle:
         return handle.read()

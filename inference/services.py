@@ -13,8 +13,9 @@ from django.core.files.base import ContentFile
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
-from cualify.imaging import NormalizedImage
+from cualify.imaging import ImageRejected, NormalizedImage  # noqa: F401  (ImageRejected: raised by classification_submit)
 from motifs import services as archive
 from motifs.models import Motif, MotifImage
 
@@ -128,6 +129,59 @@ def classification_wait(record: ClassificationRecord, timeout: float) -> Classif
             return record
         time.sleep(delay)
         delay = min(delay * 1.5, 0.1)
+
+
+UNAVAILABLE_MESSAGES = {
+    "no_active_classifier": gettext_lazy("Classification is unavailable right now: no classifier is active. Please try again later."),
+    "no_worker": gettext_lazy("Classification is unavailable right now: the model service is not running. Please try again later."),
+}
+
+
+def classification_submit(
+    *, data: bytes, user=None, session_key: str = "", consent_training: bool = False, wait_seconds: float,
+    timings: dict | None = None,
+) -> ClassificationRecord:
+    """What every door does with an uploaded photo: check that the work can be done, apply the
+    intake rules, store, enqueue, and wait up to ``wait_seconds``. Raises
+    ClassificationUnavailable (nothing stored) or ImageRejected (nothing stored)."""
+    availability = classification_availability()
+    if not availability.available:
+        raise ClassificationUnavailable(availability.reason)
+    started = time.perf_counter()
+    normalized = archive.image_normalize(data)
+    record = classification_create(
+        normalized=normalized, user=user, session_key=session_key, consent_training=consent_training,
+        timings={**(timings or {}), "validation_s": time.perf_counter() - started},
+    )
+    classification_enqueue(record)
+    return classification_wait(record, wait_seconds)
+
+
+def classification_summary(record: ClassificationRecord) -> dict:
+    """A finished record as the machine-facing doors answer it (the Flask-era contract, shared by
+    the REST API): confidence 0–1, times in seconds, texts in the active language."""
+    motif = record.motif
+    best = record.top[0] if record.top else {}
+    timings = {k: round(v, 4) for k, v in record.timings.items() if k.endswith("_s")}
+    return {
+        "id": str(record.public_id),
+        "status": record.status,
+        "label": best.get("label"),
+        "motif": motif.slug if motif else None,
+        "name": motif.name if motif else None,
+        "recognised": record.recognised,
+        "confidence": record.confidence,
+        "description": motif.description if motif else "",
+        "meaning": motif.meaning if motif else "",
+        "owners": [
+            {"name": o.owner.name, "role": o.role, "verified": o.verified}
+            for o in (motif.ownerships.select_related("owner") if motif else [])
+        ],
+        "top": [{"label": t["label"], "motif": t["slug"], "confidence": t["probability"]} for t in record.top],
+        "model_version": record.model_version_id,
+        "timings": timings,
+        "processing_time": round(sum(v for k, v in timings.items() if k != "worker_s"), 4),
+    }
 
 
 def classification_run(record_id: int, enqueued_at: float | None = None) -> None:

@@ -7,16 +7,12 @@ from django.http import FileResponse, Http404, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from . import selectors, services
 from .forms import ClassifyForm, CorrectionForm
 
-UNAVAILABLE = {
-    "no_active_classifier": gettext_lazy("Classification is unavailable right now: no classifier is active. Please try again later."),
-    "no_worker": gettext_lazy("Classification is unavailable right now: the model service is not running. Please try again later."),
-}
+UNAVAILABLE = services.UNAVAILABLE_MESSAGES
 
 
 VISITOR_KEY = "cualify_visitor"

@@ -237,3 +237,23 @@ def test_a_classification_lost_on_the_way_says_it_failed_instead_of_waiting_for_
     assert "Classification failed" in html and "try again" in html
     assert client.get(reverse("classify_status", args=[record.public_id])).json()["finished"] is True
     assert ClassificationRecord.objects.get().image  # the photo is kept
+
+
+def test_classification_submit_and_summary_serve_every_door(classifier, sync_queue):
+    from inference import services
+
+    record = services.classification_submit(data=demo_photo("merak"), wait_seconds=5)
+    summary = services.classification_summary(record)
+    assert summary["motif"] == "merak" and summary["status"] == "done" and 0 < summary["confidence"] <= 1
+    assert len(summary["top"]) == 5 and summary["processing_time"] > 0 and summary["owners"]
+    with pytest.raises(services.ImageRejected):
+        services.classification_submit(data=b"GIF89a not really", wait_seconds=1)
+    assert ClassificationRecord.objects.count() == 1
+
+
+def test_classification_submit_refuses_at_once_without_a_classifier(db):
+    from inference import services
+
+    with pytest.raises(services.ClassificationUnavailable, match="no_active_classifier"):
+        services.classification_submit(data=demo_photo("kepiting"), wait_seconds=1)
+    assert not ClassificationRecord.objects.exists() and not stored_uploads()

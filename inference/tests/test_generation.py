@@ -355,3 +355,10 @@ def test_generate_command_refuses_bad_arguments(generator, tmp_path, args, messa
     with pytest.raises(CommandError, match=message):
         call_command("generate", *args, "--outdir", str(tmp_path))
     assert not GenerationJob.objects.exists()
+
+
+def test_status_json_says_where_the_job_is(client, finished_job):
+    data = client.get(reverse("generate_job_status", args=[finished_job.public_id])).json()
+    assert data["status"] == "succeeded" and data["finished"] and data["progress"] == 1.0
+    assert data["images"][0]["url"] == reverse("generate_image", args=[finished_job.public_id, 0])
+    assert data["seed"] == 11 and data["images"][0]["seed"] == 11
