@@ -36,7 +36,13 @@ logger = logging.getLogger(__name__)
 MAX_COUNT = 8
 MAX_SEED = 2**32 - 1
 UPSCALE_FACTORS = (1, 2, 4, 8)
-REFINE_STEPS = 10
+REFINE_STEPS = 10  # denoising steps of a refinement, whatever its strength
+
+
+def refine_schedule_steps(strength: float) -> int:
+    """DDIM steps over the whole noise range such that refining from ``strength`` takes
+    REFINE_STEPS denoising steps (SDEdit starts part-way down the schedule)."""
+    return max(REFINE_STEPS, round(REFINE_STEPS / strength))
 
 # Engine error codes (inference.engines.*Error.code) and the service's own, as visitors read them.
 ERROR_MESSAGES = {
@@ -487,10 +493,10 @@ def _generate(job: GenerationJob, worker: str):
         versions["refiner"] = {"id": refiner.version.pk, "name": refiner.version.name, "sha256": refiner.version.sha256[:12]}
         import numpy as np
 
-        steps = REFINE_STEPS
-        progress(f"refinement 0/{steps}", 0.5, force=True)
+        progress(f"refinement 0/{REFINE_STEPS}", 0.5, force=True)
         refined = refiner.engine.refine(
-            np.stack(images), strength=job.refine_strength, steps=steps, seed=job.seed, tile=job.tile,
+            np.stack(images), strength=job.refine_strength, steps=refine_schedule_steps(job.refine_strength),
+            seed=job.seed, tile=job.tile,
             callback=lambda i, n: progress(f"refinement {i}/{n}", 0.5 + 0.4 * i / max(n, 1), force=True),
         )
         images = list(refined)
