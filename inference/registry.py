@@ -182,9 +182,11 @@ def model_version_register(
     calibration: dict | None = None,
     plots: dict | None = None,
     created_by=None,
+    pickle_class_names: tuple[str, ...] | None = None,
 ) -> Registration:
     """Verify, store and record a model file. Registering the same bytes again returns the
-    existing version (and activates it if asked)."""
+    existing version (and activates it if asked). An NVlabs generator pickle is converted first;
+    ``pickle_class_names`` names its classes (a pickle does not carry them)."""
     if kind not in ModelKind.values:
         raise RegistryError(f"unknown kind {kind!r}; one of {', '.join(ModelKind.values)}")
     path = Path(path).resolve()
@@ -192,7 +194,8 @@ def model_version_register(
         from stylegan2_ada.legacy import is_pickle_file
 
         if is_pickle_file(path):
-            return _register_converted_pickle(path, name=name, explicit_class_map=explicit_class_map, activate=activate,
+            return _register_converted_pickle(path, name=name, class_names=pickle_class_names,
+                                              explicit_class_map=explicit_class_map, activate=activate,
                                               source=source, metrics=metrics, training_data=training_data, created_by=created_by)
     verified = verify_model(kind, path)
     sha256 = path_sha256(path)
@@ -226,7 +229,7 @@ def model_version_register(
     return Registration(version, True, unmatched)
 
 
-def _register_converted_pickle(path: Path, *, name: str, **kwargs) -> Registration:
+def _register_converted_pickle(path: Path, *, name: str, class_names=None, **kwargs) -> Registration:
     """An NVlabs network pickle carries code: it is read with the restricted unpickler, converted
     once to our safetensors checkpoint, and only the checkpoint is stored and ever loaded."""
     import tempfile
@@ -237,7 +240,7 @@ def _register_converted_pickle(path: Path, *, name: str, **kwargs) -> Registrati
     with tempfile.TemporaryDirectory() as folder:
         converted = Path(folder) / f"{path.stem}.safetensors"
         try:
-            convert_network_pickle(path, converted)
+            convert_network_pickle(path, converted, class_names=class_names)
         except (NetworkPickleError, ValueError, KeyError) as exc:
             raise RegistryError(f"not a usable NVlabs generator pickle: {exc}") from exc
         registration = model_version_register(path=converted, kind=ModelKind.GENERATOR, name=name or path.stem, **kwargs)

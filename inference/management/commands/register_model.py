@@ -20,8 +20,10 @@ class Command(BaseCommand):
         parser.add_argument("--name", default="", help="a label (default: the file name)")
         parser.add_argument("--class-map", type=Path, help='JSON file {"class name": "motif-slug" or null}')
         parser.add_argument("--activate", action="store_true", help="make it the active version of its kind")
+        parser.add_argument("--class-names", default="", help="an NVlabs generator pickle's classes, in label order "
+                            "(comma-separated motif slugs; the pickle does not carry them)")
 
-    def handle(self, *args, path, kind, name, class_map, activate, **options):
+    def handle(self, *args, path, kind, name, class_map, activate, class_names, **options):
         explicit = None
         if class_map:
             try:
@@ -31,7 +33,10 @@ class Command(BaseCommand):
             if not isinstance(explicit, dict) or not all(isinstance(v, (str, type(None))) for v in explicit.values()):
                 raise CommandError('--class-map must be a JSON object of "class name": "motif-slug" or null')
         try:
-            registration = model_version_register(path=path, kind=kind, name=name, explicit_class_map=explicit, activate=activate)
+            registration = model_version_register(
+                path=path, kind=kind, name=name, explicit_class_map=explicit, activate=activate,
+                pickle_class_names=tuple(filter(None, (c.strip() for c in class_names.split(",")))) or None,
+            )
         except RegistryError as exc:
             raise CommandError(str(exc)) from exc
         version = registration.version

@@ -1,0 +1,75 @@
+"""Generator models from the command line: an NVlabs pickle converted on registration, and
+train_generator on a tiny archive (real training, a few steps)."""
+import io
+from io import StringIO
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from inference.models import ModelKind, ModelVersion
+from motifs.demo_art import render_motif
+from motifs.models import Motif
+from stylegan2_ada.tests import nvlabs_format as nvlabs
+from tests.factories import add_image
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def conditional_pickle(tmp_path):
+    G = nvlabs.generator_node(c_dim=2, num_fp16_res=0, conv_clamp=None, mapping_layers=2)
+    D = nvlabs.discriminator_node(c_dim=2, num_fp16_res=0, conv_clamp=None)
+    path = tmp_path / "study-network.pkl"
+    nvlabs.write_network_pickle(path, G, D)
+    return path
+
+
+def test_an_nvlabs_pickle_is_converted_and_never_stored_as_a_pickle(conditional_pickle):
+    out = StringIO()
+    call_command("register_model", str(conditional_pickle), "--kind", "generator", "--class-names", "merak,kepiting",
+                 "--activate", stdout=out)
+    version = ModelVersion.objects.get(kind=ModelKind.GENERATOR)
+    assert version.is_active and version.file_format == "safetensors" and version.path.endswith(".safetensors")
+    assert version.class_map == {"merak": "merak", "kepiting": "kepiting"}
+    assert "converted from the NVlabs pickle study-network.pkl" in version.notes
+
+
+def test_a_conditional_pickle_needs_its_class_names(conditional_pickle):
+    with pytest.raises(CommandError, match="class-names"):
+        call_command("register_model", str(conditional_pickle), "--kind", "generator")
+    assert not ModelVersion.objects.exists()
+
+
+def test_a_pickle_that_runs_code_is_refused(tmp_path):
+    import pickle
+
+    evil = tmp_path / "evil.pkl"
+    evil.write_bytes(pickle.dumps(print))  # a global outside the allow-list
+    with pytest.raises(CommandError):
+        call_command("register_model", str(evil), "--kind", "generator", "--class-names", "merak")
+    assert not ModelVersion.objects.exists()
+
+
+def test_train_generator_trains_registers_and_reports(tmp_path, settings):
+    settings.CUALIFY_DATA_DIR = tmp_path
+    for slug in ("merak", "kepiting"):
+        motif = Motif.objects.get(slug=slug)
+        for seed in range(3):
+            buffer = io.BytesIO()
+            render_motif(slug, seed, 64).save(buffer, "PNG")
+            add_image(motif, data=buffer.getvalue())
+    out = StringIO()
+    call_command("train_generator", "--kimg", "0.016", "--resolution", "32", "--batch", "4", "--activate",
+                 stdout=out, stderr=StringIO(), verbosity=0)
+    version = ModelVersion.objects.get(kind=ModelKind.GENERATOR, source="trained")
+    assert version.is_active and sorted(version.class_names) == ["kepiting", "merak"]
+    assert version.metrics["resolution"] == 32 and version.metrics["kimg"] >= 0.016
+    assert "registered" in out.getvalue()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--kimg", "0"], "--kimg"), (["--batch", "1"], "--batch"), (["--resume", "/no/such.safetensors"], "--resume"),
+])
+def test_train_generator_refuses_bad_arguments(args, message):
+    with pytest.raises(CommandError, match=message):
+        call_command("train_generator", *args)
