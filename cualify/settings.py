@@ -7,6 +7,7 @@ start without a secret and allowed hosts and turns on the deployment settings.
 """
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -75,7 +76,13 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django.contrib.humanize",
+    "axes",
     "django_q",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "motifs",
     "inference",
     # accounts last: its post_migrate hook gives the Curator group the permissions of the
@@ -85,6 +92,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "cualify.security.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -93,6 +101,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: turns a locked-out login into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "cualify.urls"
@@ -168,6 +178,27 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+AUTHENTICATION_BACKENDS = [
+    # django-axes first: it refuses a locked-out login before any password is checked.
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Log-in brute-force protection (django-axes): this many failures for one user name from one
+# address lock that pair out for CUALIFY_LOGIN_LOCKOUT_MINUTES (the admin log-in included).
+AXES_FAILURE_LIMIT = env.int("CUALIFY_LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.float("CUALIFY_LOGIN_LOCKOUT_MINUTES", default=15.0))
+# The pair, not the address alone: visitors behind one museum or campus NAT do not lock each
+# other out, and nobody can lock a user out from everywhere.
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "cualify.security.lockout_response"  # our translated page, as 429
+# Successful log-ins are not recorded (address, browser): only failures, while they count.
+AXES_DISABLE_ACCESS_LOG = True
+# Reverse proxies in front of the site that append to X-Forwarded-For (production: the one that
+# terminates HTTPS). The client's address is the entry the outermost of them added; without
+# this every log-in would come from the proxy's address.
+CUALIFY_PROXY_COUNT = env.int("CUALIFY_PROXY_COUNT", default=1 if PRODUCTION else 0)
+AXES_CLIENT_IP_CALLABLE = "cualify.security.client_ip"
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "accounts:profile"
 LOGOUT_REDIRECT_URL = "home"
@@ -213,11 +244,25 @@ CUALIFY_MAX_IMAGE_BYTES = env.int("CUALIFY_MAX_IMAGE_BYTES", default=20 * 1024 *
 CUALIFY_MAX_IMAGE_PIXELS = env.int("CUALIFY_MAX_IMAGE_PIXELS", default=40_000_000)
 DATA_UPLOAD_MAX_MEMORY_SIZE = CUALIFY_MAX_IMAGE_BYTES + 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+# Each uploaded file is kept only up to one byte over CUALIFY_MAX_IMAGE_BYTES: a bigger one
+# is refused as too large by every door and never fills memory or the temporary folder.
+FILE_UPLOAD_HANDLERS = [
+    "cualify.uploads.UploadSizeLimitHandler",
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "django.core.files.uploadhandler.TemporaryFileUploadHandler",
+]
+# Pillow's own decompression-bomb guard agrees with ours in every process (web, workers,
+# commands), also where an image is opened outside the intake rules.
+from PIL import Image as _PILImage  # noqa: E402
+
+_PILImage.MAX_IMAGE_PIXELS = CUALIFY_MAX_IMAGE_PIXELS
 CUALIFY_GALLERY_PAGE_SIZE = env.int("CUALIFY_GALLERY_PAGE_SIZE", default=12)
 
 # --- Models and classification ---------------------------------------------------------------
 # Seconds the web waits for a classification before answering with a page that polls.
 CUALIFY_CLASSIFY_WAIT_SECONDS = env.float("CUALIFY_CLASSIFY_WAIT_SECONDS", default=10.0)
+# Seconds the Flask-compatible service (cualify.compat) waits before answering /predict with 503.
+CUALIFY_COMPAT_PREDICT_WAIT_SECONDS = env.float("CUALIFY_COMPAT_PREDICT_WAIT_SECONDS", default=30.0)
 # Serve registered classifiers through their ONNX export (checked to agree with the .pt).
 CUALIFY_SERVE_ONNX = env.bool("CUALIFY_SERVE_ONNX", default=True)
 # A classification still queued after this many seconds was lost (e.g. its worker was killed).
@@ -241,18 +286,107 @@ CUALIFY_PROJECTION_STEPS = env.int("CUALIFY_PROJECTION_STEPS", default=100)
 # Largest print export, in megapixels (a 300 dpi cloth of 60 × 60 cm is about 50 MP).
 CUALIFY_PRINT_MAX_MEGAPIXELS = env.float("CUALIFY_PRINT_MAX_MEGAPIXELS", default=60.0)
 
+# --- REST API (/api/v1/, cualify/api.py) ------------------------------------------------------
+# Seconds POST /api/v1/classify/ waits for the answer before replying 202 with an address to poll.
+CUALIFY_API_CLASSIFY_WAIT_SECONDS = env.float("CUALIFY_API_CLASSIFY_WAIT_SECONDS", default=10.0)
+REST_FRAMEWORK = {
+    # Token first: a request without credentials is answered 401 with WWW-Authenticate.
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["cualify.api.JSONParser", "cualify.api.FormParser", "cualify.api.MultiPartParser"],
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_PAGINATION_CLASS": "cualify.api.Pagination",
+    "PAGE_SIZE": env.int("CUALIFY_API_PAGE_SIZE", default=20),
+    "DEFAULT_THROTTLE_CLASSES": ["cualify.api.AnonThrottle", "cualify.api.UserThrottle", "cualify.api.ScopedThrottle"],
+    # Counted per process in the default cache: configure a shared cache (e.g. Redis) when
+    # several web processes serve the API.
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": env.str("CUALIFY_THROTTLE_ANON", default="120/min"),
+        "user": env.str("CUALIFY_THROTTLE_USER", default="1200/min"),
+        "classify": env.str("CUALIFY_THROTTLE_CLASSIFY", default="30/min"),
+        "generate": env.str("CUALIFY_THROTTLE_GENERATE", default="10/min"),
+    },
+    "NUM_PROXIES": CUALIFY_PROXY_COUNT or None,  # the client address for anonymous throttles
+    "EXCEPTION_HANDLER": "cualify.api.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "cualify.api_schema.AutoSchema",
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Cualify API",
+    "VERSION": "1.0.0",
+    "DESCRIPTION": (
+        "The Batik Cual motif archive, classification of cloth photos and motif generation. "
+        "Authenticate with `Authorization: Token <key>` (make a token on your account page); anonymous "
+        "callers read the public catalogue and may classify and generate within tight throttles. Every error "
+        "answers `{\"error\": message, \"detail\": {...}}`, the message in the language of "
+        "`Accept-Language` (id or en)."
+    ),
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    # Separate request and response components: uploads are documented as binary.
+    "COMPONENT_SPLIT_REQUEST": True,
+    # Swagger UI and ReDoc from drf-spectacular-sidecar's static files, never a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    # Choice sets that share a field name get names of their own.
+    "ENUM_NAME_OVERRIDES": {
+        "MotifStatusEnum": "motifs.models.Motif.Status",
+        "ClassificationStatusEnum": "inference.models.ClassificationRecord.Status",
+        "JobStatusEnum": "inference.models.GenerationJob.Status",
+        "OwnershipRoleEnum": "motifs.models.Ownership.Role",
+        "OwnerKindEnum": "motifs.models.Owner.Kind",
+        "ModelKindEnum": "inference.models.ModelKind",
+        "ImageSourceEnum": "motifs.models.MotifImage.Source",
+        "ModelSourceEnum": "inference.models.ModelVersion.Source",
+    },
+}
+
+# --- Privacy ---------------------------------------------------------------------------------
+# Anonymous visitors' classifications and generations (photos, references, results) are
+# deleted this many days after they were made, by a scheduled task (0: never). Registered
+# users' records stay until they delete them.
+CUALIFY_ANONYMOUS_RETENTION_DAYS = env.int("CUALIFY_ANONYMOUS_RETENTION_DAYS", default=30)
+
+# --- Security headers (every environment) ----------------------------------------------------
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+# Content-Security-Policy (cualify.security): scripts only from our own files, no inline
+# script. Styles allow 'unsafe-inline' because templates set widths with style attributes
+# (progress and confidence bars) and the admin uses them too. blob: images are the photo
+# preview before upload. CUALIFY_CSP replaces the whole policy (e.g. to add a media host).
+CUALIFY_CSP = env.str("CUALIFY_CSP", default="; ".join([
+    "default-src 'self'",
+    "script-src 'self'",
+    "style-src 'self' 'unsafe-inline'",
+    "img-src 'self' data: blob:",
+    "media-src 'self' blob:",
+    "font-src 'self'",
+    "connect-src 'self'",
+    "object-src 'none'",
+    "base-uri 'self'",
+    "form-action 'self'",
+    "frame-ancestors 'none'",
+]))
+# Send the policy as Content-Security-Policy-Report-Only (to try a changed policy first).
+CUALIFY_CSP_REPORT_ONLY = env.bool("CUALIFY_CSP_REPORT_ONLY", default=False)
+
 # --- Deployment ------------------------------------------------------------------------------
 if PRODUCTION:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
+    LANGUAGE_COOKIE_SECURE = True
     SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
-    SECURE_CONTENT_TYPE_NOSNIFF = True
-    SECURE_REFERRER_POLICY = "same-origin"
-    X_FRAME_OPTIONS = "DENY"
 
 LOGGING = {
     "version": 1,

@@ -4,7 +4,9 @@ from django.urls import include, path, re_path
 from django.utils.translation import gettext_lazy as _
 
 from accounts.urls import auth_urlpatterns
+from cualify import api_urls, health
 from cualify.views import media
+from inference import privacy_views
 from motifs import views as motif_views
 
 admin.site.site_header = _("Cualify curation")
@@ -18,10 +20,15 @@ urlpatterns = [
     path("classify/", include("inference.urls")),
     path("generate/", include("inference.generate_urls")),
     path("gallery/", include("motifs.urls")),
+    path("privacy/", privacy_views.my_data, name="privacy"),
     path("accounts/", include("accounts.urls")),
     path("accounts/", include(auth_urlpatterns)),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
+    path("api/v1/", include((api_urls.urlpatterns, "api"))),
+    path("api/", include(api_urls.docs_urlpatterns)),
+    path("health", health.health, name="health"),
+    path("ready", health.ready, name="ready"),
 ]
 
 if settings.SERVE_MEDIA:

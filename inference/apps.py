@@ -14,7 +14,10 @@ class InferenceConfig(AppConfig):
 
 
 def _ensure_schedules(sender, using="default", **kwargs):
-    """The generation sweeper runs as a django-q2 schedule; kept in step with the settings."""
+    """The generation sweeper and the purge of old anonymous records run as django-q2
+    schedules; kept in step with the settings."""
     from .generation import ensure_sweep_schedule
+    from .privacy import ensure_purge_schedule
 
     ensure_sweep_schedule(using=using)
+    ensure_purge_schedule(using=using)

@@ -298,7 +298,9 @@ def shipped_models_register(kinds: tuple[str, ...] | None = None) -> list[str]:
         calibration = json.loads((path.parent / entry["calibration"]).read_text()) if entry.get("calibration") else None
         registration = model_version_register(
             path=path, kind=entry["kind"], name=entry.get("name", path.stem), activate=not has_active,
-            source=ModelVersion.Source.SHIPPED, metrics=entry.get("metrics") or {},
+            source=ModelVersion.Source.SHIPPED,
+            # "default_on": whether the generate form ticks refinement (only when it measured better).
+            metrics={**(entry.get("metrics") or {}), **({"default_on": entry["default_on"]} if "default_on" in entry else {})},
             training_data=entry.get("training_data") or {}, calibration=calibration,
         )
         state = "registered and activated" if registration.version.is_active else "registered (another version stays active)"

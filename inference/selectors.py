@@ -38,5 +38,18 @@ def generation_jobs_of(*, user, session_key: str):
     return jobs.filter(user__isnull=True, session_key=session_key)
 
 
+def classifications_of(*, user, session_key: str):
+    """The visitor's own classifications (same rule as ``may_view``, without the curators'
+    view of everyone's), newest first."""
+    records = ClassificationRecord.objects.select_related("model_version", "motif").prefetch_related(
+        Prefetch("motif__ownerships", queryset=Ownership.objects.select_related("owner"))
+    )
+    if user.is_authenticated:
+        return records.filter(user=user)
+    if not session_key:
+        return records.none()
+    return records.filter(user__isnull=True, session_key=session_key)
+
+
 def motifs_by_slug(slugs) -> dict[str, Motif]:
     return {m.slug: m for m in Motif.objects.filter(slug__in=[s for s in slugs if s])}

@@ -278,7 +278,8 @@ def classification_saliency(record_id: int) -> None:
     buffer = io.BytesIO()
     overlay(picture, heat).save(buffer, "JPEG", quality=88)
     record.saliency.save("saliency.jpg", ContentFile(buffer.getvalue()), save=False)
-    ClassificationRecord.objects.filter(pk=record_id).update(saliency=record.saliency.name)
+    if not ClassificationRecord.objects.filter(pk=record_id).update(saliency=record.saliency.name):
+        record.saliency.storage.delete(record.saliency.name)  # the visitor deleted the record meanwhile
 
 
 def correction_create(*, record: ClassificationRecord, kind: str, motif: Motif | None, comment: str = "") -> Correction:

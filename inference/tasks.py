@@ -20,3 +20,9 @@ def sweep_generation_jobs() -> dict:
     from . import generation
 
     return generation.generation_sweep()
+
+
+def purge_anonymous_records() -> dict:
+    from . import privacy
+
+    return privacy.scheduled_purge()

@@ -1,4 +1,5 @@
 """Settings come from the environment; production refuses to start half-configured."""
+import json
 import os
 import subprocess
 import sys
@@ -57,3 +58,31 @@ def test_deploy_check_is_clean_with_production_settings(tmp_path):
         capture_output=True, text=True, cwd=os.path.dirname(os.path.dirname(__file__)),
     )
     assert result.returncode == 0, result.stdout + result.stderr
+    assert "System check identified no issues" in result.stdout + result.stderr
+
+
+def test_production_has_secure_cookies_hsts_security_headers_and_log_in_protection(tmp_path):
+    names = ["SESSION_COOKIE_SECURE", "CSRF_COOKIE_SECURE", "LANGUAGE_COOKIE_SECURE", "SESSION_COOKIE_HTTPONLY",
+             "SECURE_SSL_REDIRECT", "SECURE_HSTS_SECONDS", "SECURE_HSTS_INCLUDE_SUBDOMAINS", "SECURE_HSTS_PRELOAD",
+             "SECURE_CONTENT_TYPE_NOSNIFF", "SECURE_REFERRER_POLICY", "SECURE_CROSS_ORIGIN_OPENER_POLICY", "X_FRAME_OPTIONS",
+             "DEBUG", "AXES_FAILURE_LIMIT", "AXES_COOLOFF_TIME"]
+    code = ("import json, django; from django.conf import settings; django.setup(); "
+            f"print(json.dumps({{n: str(getattr(settings, n)) for n in {names!r}}})); "
+            "print('axes' in settings.INSTALLED_APPS, settings.MIDDLEWARE[-1], settings.AUTHENTICATION_BACKENDS[0], "
+            "'cualify.security.ContentSecurityPolicyMiddleware' in settings.MIDDLEWARE)")
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**clean_environment(), "DJANGO_SETTINGS_MODULE": "cualify.settings", "CUALIFY_DATA_DIR": str(tmp_path),
+             "CUALIFY_ENV": "production", "SECRET_KEY": "k" * 64, "ALLOWED_HOSTS": "cualify.example"},
+        capture_output=True, text=True, cwd=os.path.dirname(os.path.dirname(__file__)),
+    )
+    assert result.returncode == 0, result.stderr
+    values, wiring = result.stdout.strip().splitlines()[-2:]
+    assert json.loads(values) == {
+        "SESSION_COOKIE_SECURE": "True", "CSRF_COOKIE_SECURE": "True", "LANGUAGE_COOKIE_SECURE": "True",
+        "SESSION_COOKIE_HTTPONLY": "True", "SECURE_SSL_REDIRECT": "True", "SECURE_HSTS_SECONDS": "31536000",
+        "SECURE_HSTS_INCLUDE_SUBDOMAINS": "True", "SECURE_HSTS_PRELOAD": "True", "SECURE_CONTENT_TYPE_NOSNIFF": "True",
+        "SECURE_REFERRER_POLICY": "same-origin", "SECURE_CROSS_ORIGIN_OPENER_POLICY": "same-origin", "X_FRAME_OPTIONS": "DENY",
+        "DEBUG": "False", "AXES_FAILURE_LIMIT": "5", "AXES_COOLOFF_TIME": "0:15:00",
+    }
+    assert wiring.split() == ["True", "axes.middleware.AxesMiddleware", "axes.backends.AxesStandaloneBackend", "True"]

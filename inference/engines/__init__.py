@@ -6,8 +6,13 @@
   training embeddings, calibrated on held-out images.
 - ``saliency``: Grad-CAM heat maps over the photo.
 - ``training``: train YOLO11-cls with Ultralytics, evaluate a class-folder tree, plots.
+- ``generator``: fusion, variation and reference projection on the StyleGAN2-ADA generator;
+  PNG metadata, upscaling, repeat previews and print sheets (Pillow only, safe in web processes).
+- ``refiner``: the small diffusers UNet + DDIM refiner (SDEdit), its training and quality report.
+- ``prompt``: Indonesian/English prompts to motif weights and colours (all-MiniLM-L6-v2).
+- ``metrics``: Fréchet distance, KID, diversity and agreement on embeddings (numpy only).
 
-``python -m inference.engines {train,evaluate,calibrate,export-onnx,predict}`` reproduces the shipped
-weights without Django. Heavy libraries (torch, ultralytics, onnxruntime) are imported lazily
+``python -m inference.engines {train,evaluate,calibrate,export-onnx,predict,refiner-train,refiner-eval}``
+reproduces the shipped weights without Django. Heavy libraries (torch, ultralytics, onnxruntime) are imported lazily
 inside functions so importing this package stays cheap.
 """

@@ -5,6 +5,8 @@
     python -m inference.engines export-onnx --weights W.pt --out W.onnx
     python -m inference.engines calibrate --weights W --data DIR [--out calibration.json]
     python -m inference.engines predict --weights W IMAGE... (one JSON line per image)
+    python -m inference.engines refiner-train --data DIR --outdir RUN [--out weights/refiner] [--resume]
+    python -m inference.engines refiner-eval --refiner DIR --generator G --classifier C --real DIR [--json]
 """
 from __future__ import annotations
 
@@ -128,6 +130,94 @@ def _predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def _parse_ints(text: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in text.split(",") if part.strip())
+
+
+def _parse_floats(text: str) -> tuple[float, ...]:
+    return tuple(float(part) for part in text.split(",") if part.strip())
+
+
+def _refiner_train(args: argparse.Namespace) -> int:
+    from .refiner import RefinerError, RefinerTrainingOptions, copy_refiner_folder, folder_sha256, train_refiner
+
+    options = RefinerTrainingOptions(
+        data=Path(args.data),
+        outdir=Path(args.outdir),
+        resolution=args.resolution,
+        steps=args.steps,
+        batch=args.batch,
+        lr=args.lr,
+        seed=args.seed,
+        resume=args.resume,
+        snapshot_every=args.snap,
+        num_threads=args.threads,
+        channels=_parse_ints(args.channels),
+        ema_decay=args.ema,
+        show_progress=not args.no_progress,
+    )
+    try:
+        result = train_refiner(options)
+    except RefinerError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    model_dir = result.model_dir
+    if args.out:
+        model_dir = copy_refiner_folder(result.model_dir, Path(args.out).resolve())
+    print(
+        json.dumps(
+            {
+                "model_dir": str(model_dir),
+                "sha256": folder_sha256(model_dir),
+                "steps": result.steps,
+                "resumed_from": result.resumed_from,
+                "seconds": round(result.seconds, 1),
+                "final_loss": result.final_loss,
+                "data_count": result.data_count,
+                "samples_png": str(result.samples_png),
+                "snapshot": str(result.snapshot),
+            }
+        )
+    )
+    return 0
+
+
+def _refiner_eval(args: argparse.Namespace) -> int:
+    from .refiner import Refiner, RefinerError, evaluate_refiner
+
+    try:
+        report = evaluate_refiner(
+            refiner=Refiner.load(args.refiner),
+            generator_path=args.generator,
+            classifier_path=args.classifier,
+            real_folder=args.real,
+            seeds_per_class=args.seeds_per_class,
+            strengths=_parse_floats(args.strengths),
+            steps=args.steps,
+            truncation_psi=args.trunc,
+            seed=args.seed,
+            grid_path=args.grid,
+            progress=lambda message: print(message, file=sys.stderr, flush=True),
+        )
+    except RefinerError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    if args.out:
+        Path(args.out).write_text(json.dumps(report.to_json(), indent=2), encoding="utf-8")
+    if args.json:
+        print(json.dumps(report.to_json()))
+        return 0
+    print(f"real images: {report.real_n}")
+    for variant in (report.gan, *report.refined):
+        change = "" if variant.pixel_change is None else f"  mean |change| {variant.pixel_change:.2f}"
+        print(
+            f"  {variant.name:<14} n {variant.n}  Frechet {variant.frechet:.4f}  KID {variant.kernel:.4f}  "
+            f"class agreement {variant.class_agreement:.3f}{change}"
+        )
+    print(f"default on: {report.default_on} (best strength {report.best_strength}); rule: {report.rule}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m inference.engines", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -173,6 +263,40 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--weights", required=True, help=".pt or .onnx")
     predict.add_argument("images", nargs="+")
     predict.set_defaults(handler=_predict)
+
+    refiner_train = commands.add_parser("refiner-train", help="train the diffusion refiner's UNet (resumable)")
+    refiner_train.add_argument("--data", required=True, help="images, flat or in class folders (recursive)")
+    refiner_train.add_argument("--outdir", required=True, help="run folder: snapshots/, samples/, model/")
+    refiner_train.add_argument("--out", help="copy the final model folder here (unet/, scheduler/, refiner.json)")
+    refiner_train.add_argument("--resolution", type=int, default=64)
+    refiner_train.add_argument("--steps", type=int, default=3000, help="total optimizer steps, resumed ones included")
+    refiner_train.add_argument("--batch", type=int, default=16)
+    refiner_train.add_argument("--lr", type=float, default=5e-4)
+    refiner_train.add_argument("--seed", type=int, default=0)
+    refiner_train.add_argument("--resume", action="store_true", help="continue from the newest snapshot in --outdir")
+    refiner_train.add_argument("--snap", type=int, default=250, help="steps between snapshots and sample grids")
+    refiner_train.add_argument("--threads", type=int, help="torch threads")
+    refiner_train.add_argument("--channels", default="16,32,64,96", help="UNet channels per level")
+    refiner_train.add_argument("--ema", type=float, default=0.999, help="EMA decay, 0 to disable")
+    refiner_train.add_argument("--no-progress", action="store_true")
+    refiner_train.set_defaults(handler=_refiner_train)
+
+    refiner_eval = commands.add_parser(
+        "refiner-eval", help="does refinement bring the GAN's images closer to the archive?"
+    )
+    refiner_eval.add_argument("--refiner", required=True, help="refiner folder")
+    refiner_eval.add_argument("--generator", required=True, help="conditional generator checkpoint")
+    refiner_eval.add_argument("--classifier", required=True, help=".pt or .onnx classifier (features and classes)")
+    refiner_eval.add_argument("--real", required=True, help="archive images, flat or in class folders")
+    refiner_eval.add_argument("--seeds-per-class", type=int, default=20)
+    refiner_eval.add_argument("--strengths", default="0.1,0.2,0.3,0.5")
+    refiner_eval.add_argument("--steps", type=int, default=10)
+    refiner_eval.add_argument("--trunc", type=float, default=0.7)
+    refiner_eval.add_argument("--seed", type=int, default=0)
+    refiner_eval.add_argument("--grid", help="write a comparison grid PNG (GAN row, then one row per strength)")
+    refiner_eval.add_argument("--out", help="write the report JSON here")
+    refiner_eval.add_argument("--json", action="store_true")
+    refiner_eval.set_defaults(handler=_refiner_eval)
     return parser
 
 

@@ -37,3 +37,13 @@ def generator(db):
     version = runtime.active_version(ModelKind.GENERATOR)
     assert version is not None and version.class_names
     return version
+
+
+@pytest.fixture
+def refiner(db):
+    """The shipped demo refiner (a diffusers folder), registered and active."""
+    for line in registry.shipped_models_register(kinds=("refiner",)):
+        assert "missing" not in line
+    version = runtime.active_version(ModelKind.REFINER)
+    assert version is not None and version.file_format == "diffusers"
+    return version

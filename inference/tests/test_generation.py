@@ -362,3 +362,32 @@ def test_status_json_says_where_the_job_is(client, finished_job):
     assert data["status"] == "succeeded" and data["finished"] and data["progress"] == 1.0
     assert data["images"][0]["url"] == reverse("generate_image", args=[finished_job.public_id, 0])
     assert data["seed"] == 11 and data["images"][0]["seed"] == 11
+
+
+def test_a_refined_job_records_the_refiner_and_stays_seamless(client, generator, refiner, sync_queue):
+    post(client, mode="variation", motifs=["merak"], seed=8, count=1)
+    post(client, mode="variation", motifs=["merak"], seed=8, count=1, refine="on", refine_strength=0.5)
+    plain, refined = GenerationJob.objects.order_by("pk")
+    assert refined.status == "succeeded", refined.error
+    assert refined.model_versions["refiner"]["id"] == refiner.pk and "refiner" not in plain.model_versions
+    assert any(key.startswith("refinement") for key in refined.timings)
+    a = Image.open(io.BytesIO(plain.images.get().file.read()))
+    b = Image.open(io.BytesIO(refined.images.get().file.read()))
+    import numpy as np
+
+    assert np.abs(np.asarray(a, float) - np.asarray(b, float)).mean() > 1.0
+    assert seam_error(b) < 1.2
+    assert json.loads(read_png_metadata(refined.images.get().file.read())["models"])["refiner"]["id"] == refiner.pk
+
+
+def test_refinement_without_an_active_refiner_is_refused(client, generator, sync_queue):
+    client.cookies["cualify_language"] = "en"
+    response = post(client, motifs=["merak", "kepiting"], refine="on")
+    assert response.status_code == 400 and "no refiner is active" in response.content.decode()
+    assert not GenerationJob.objects.exists()
+
+
+def test_the_refine_box_starts_as_the_shipped_refiner_measured(client, generator, refiner):
+    assert refiner.metrics["default_on"] is False  # it did not improve class agreement: off by default
+    html = client.get(reverse("generate")).content.decode()
+    assert 'name="refine"' in html and 'name="refine" id="id_refine" checked' not in html

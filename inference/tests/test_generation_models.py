@@ -73,3 +73,22 @@ def test_train_generator_trains_registers_and_reports(tmp_path, settings):
 def test_train_generator_refuses_bad_arguments(args, message):
     with pytest.raises(CommandError, match=message):
         call_command("train_generator", *args)
+
+
+def test_train_refiner_trains_registers_and_resumes(tmp_path, settings):
+    settings.CUALIFY_DATA_DIR = tmp_path
+    motif = Motif.objects.get(slug="merak")
+    for seed in range(3):
+        buffer = io.BytesIO()
+        render_motif("merak", seed, 64).save(buffer, "PNG")
+        add_image(motif, data=buffer.getvalue())
+    out = StringIO()
+    call_command("train_refiner", "--steps", "2", "--resolution", "32", "--batch", "2", "--activate",
+                 stdout=out, stderr=StringIO(), verbosity=0)
+    version = ModelVersion.objects.get(kind=ModelKind.REFINER)
+    assert version.is_active and version.file_format == "diffusers" and version.metrics["steps"] == 2
+    run = out.getvalue().split("--resume ")[-1].strip().rstrip(")")
+    call_command("train_refiner", "--steps", "3", "--resolution", "32", "--batch", "2", "--resume", run,
+                 stdout=StringIO(), stderr=StringIO(), verbosity=0)
+    assert ModelVersion.objects.filter(kind=ModelKind.REFINER).count() == 2
+    assert ModelVersion.objects.filter(kind=ModelKind.REFINER, metrics__steps=3).exists()

@@ -130,4 +130,4 @@ def test_shipped_manifest_matches_the_weights():
     entries = registry.shipped_manifest()
     assert any(e["kind"] == "classifier" for e in entries)
     for entry in entries:
-        assert registry.file_sha256(settings.BASE_DIR / "weights" / entry["file"]) == entry["sha256"]
+        assert registry.path_sha256(settings.BASE_DIR / "weights" / entry["file"]) == entry["sha256"]

@@ -13,7 +13,7 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--steps", type=int, default=3000, help="optimizer steps in all (default 3000)")
+        parser.add_argument("--steps", type=int, default=2500, help="optimizer steps in all (default 2500, as the shipped refiner)")
         parser.add_argument("--resolution", type=int, default=64, choices=[32, 64, 128])
         parser.add_argument("--batch", type=int, default=16)
         parser.add_argument("--seed", type=int, default=0)
