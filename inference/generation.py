@@ -13,6 +13,7 @@ import io
 import logging
 import os
 import random
+import re
 import socket
 import time
 from dataclasses import dataclass, field
@@ -346,7 +347,8 @@ class Progress:
 
     def __call__(self, stage: str, fraction: float, force: bool = False) -> None:
         now = time.monotonic()
-        self.stage_started.setdefault(stage, now)
+        # "refinement 3/10" is one stage in the timings: its steps only move the bar.
+        self.stage_started.setdefault(re.sub(r" \d+/\d+$", "", stage), now)
         if not force and stage == self.stage and now - self.written < self.interval:
             return
         self.stage, self.written = stage, now
@@ -444,6 +446,9 @@ def _generate(job: GenerationJob, worker: str):
     def synthesis_progress(stage, done, total):
         progress("synthesis", 0.05 + 0.45 * done / max(total, 1))
 
+    def start_synthesis():
+        progress("synthesis", 0.05, force=True)
+
     colours: tuple[str, ...] = ()
     inputs: dict = {}
     if job.mode == GenerationJob.Mode.PROMPT:
@@ -459,6 +464,7 @@ def _generate(job: GenerationJob, worker: str):
         versions["text_encoder"] = {"name": encoder.name}
         weights = [(class_index(slug), weight) for slug, weight in match.weights]
         inputs = {"prompt": job.prompt, "matched": {slug: round(w, 3) for slug, w in match.weights}}
+        start_synthesis()
         if len(weights) == 1:
             result = engine.variation(class_index=weights[0][0], seed=job.seed, count=job.count, truncation=job.truncation,
                                       distance=job.distance, tile=job.tile, progress=synthesis_progress)
@@ -469,6 +475,7 @@ def _generate(job: GenerationJob, worker: str):
         weights = [(class_index(item["slug"]), item["weight"]) for item in job.motifs]
         inputs = {"motifs": {item["slug"]: item["weight"] for item in job.motifs},
                   "structure_from": job.structure_from, "detail_from": job.detail_from}
+        start_synthesis()
         result = engine.fusion(
             classes=weights, seed=job.seed, count=job.count, truncation=job.truncation, tile=job.tile,
             structure_from=class_index(job.structure_from) if job.structure_from else None,
@@ -477,11 +484,13 @@ def _generate(job: GenerationJob, worker: str):
         )
     elif job.reference:
         ws, base_class, inputs = _project_reference(job, engine, index_of, progress)
+        start_synthesis()
         result = engine.variation(ws=ws, class_index=base_class, seed=job.seed, count=job.count, truncation=job.truncation,
                                   distance=job.distance, tile=job.tile, progress=synthesis_progress)
     else:
         slug = job.motifs[0]["slug"]
         inputs = {"motif": slug}
+        start_synthesis()
         result = engine.variation(class_index=class_index(slug), seed=job.seed, count=job.count, truncation=job.truncation,
                                   distance=job.distance, tile=job.tile, progress=synthesis_progress)
 
