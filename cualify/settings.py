@@ -168,6 +168,9 @@ Q_CLUSTER = {
 }
 if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL
+    # One cache for every process (API throttle counts must not be per gunicorn worker).
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL,
+                          "KEY_PREFIX": "cualify"}}
 else:
     Q_CLUSTER["orm"] = "default"
 
@@ -381,6 +384,8 @@ CUALIFY_CSP_REPORT_ONLY = env.bool("CUALIFY_CSP_REPORT_ONLY", default=False)
 if PRODUCTION:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
+    # Load balancers probe these over plain HTTP on the private network.
+    SECURE_REDIRECT_EXEMPT = [r"^health$", r"^ready$"]
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
     LANGUAGE_COOKIE_SECURE = True
