@@ -4,7 +4,6 @@ real ``gunicorn cualify.compat:app`` and a real qcluster, with the reference cli
 import io
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -25,6 +24,7 @@ from inference.tests.test_cluster_integration import database_url, run_cluster
 from motifs.demo_art import render_motif
 from motifs.services import REJECTION_MESSAGES
 from tests.factories import image_bytes
+from tests.processes import stop_process_group
 
 ROOT = Path(django_settings.BASE_DIR)
 EN = {"Accept-Language": "en"}
@@ -361,11 +361,7 @@ def gunicorn_compat(transactional_db, tmp_path):
                 time.sleep(0.2)
         yield url
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
+        stop_process_group(server)
         log.close()
         cluster.close()
 

@@ -16,6 +16,7 @@ from inference import registry
 from inference.models import ClassificationRecord, WorkerHeartbeat
 from motifs.catalogue import seed_catalogue
 from motifs.demo_art import render_motif
+from tests.processes import stop_process_group
 
 
 def database_url() -> str:
@@ -56,11 +57,7 @@ def run_cluster(tmp_path, kinds, **extra_env):
             time.sleep(0.3)
         yield process
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
+        stop_process_group(process)
         log.close()
 
 
