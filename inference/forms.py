@@ -20,13 +20,10 @@ class ClassifyForm(forms.Form):
     )
 
     def clean_photo(self):
+        """Only the size here; the content goes through the intake rules in classification_submit."""
         upload = self.cleaned_data["photo"]
         if upload.size > settings.CUALIFY_MAX_IMAGE_BYTES:
             raise forms.ValidationError(archive.REJECTION_MESSAGES["too_large"], code="too_large")
-        try:
-            self.normalized = archive.image_normalize(upload.read())
-        except ImageRejected as exc:
-            raise forms.ValidationError(archive.rejection_message(exc), code=exc.code) from exc
         return upload
 
 

@@ -2,6 +2,7 @@
 bar, results (download, 3×3 repeat, print export, re-run, use as reference, classify,
 promote) and the visitor's history. Nothing here imports torch: the work is in the cluster."""
 import io
+import uuid
 
 from django.conf import settings
 from django.contrib import messages
@@ -40,13 +41,11 @@ def _form(request, data=None, files=None, initial=None):
 
 def _rerun_initial(request) -> dict:
     """``?from=<job>&seed=<n>`` fills the form with that job's parameters (re-run with a seed)."""
-    source = request.GET.get("from")
-    if not source:
-        return {}
     try:
-        job = selectors.generation_job_for_viewer(public_id=source, user=request.user, session_key=viewer_key(request))
-    except Exception:  # not a uuid
-        job = None
+        source = uuid.UUID(request.GET.get("from", ""))
+    except ValueError:  # absent or not a job id: an empty form
+        return {}
+    job = selectors.generation_job_for_viewer(public_id=source, user=request.user, session_key=viewer_key(request))
     if job is None:
         return {}
     initial = {name: getattr(job, name) for name in PREFILL}
@@ -167,18 +166,16 @@ def image_print(request, public_id, index):
 def image_classify(request, public_id, index):
     """"Classify this": the result goes through the same classification door as a photo."""
     image = _image_or_404(request, public_id, index)
-    availability = services.classification_availability()
-    if not availability.available:
-        messages.error(request, _("Classification is unavailable right now. Please try again later."))
-        return redirect("generate_job", public_id=public_id)
     try:
-        normalized = archive.image_normalize(generation.job_png(image))
+        record = services.classification_submit(data=generation.job_png(image), user=request.user,
+                                                session_key=record_session_key(request),
+                                                wait_seconds=settings.CUALIFY_CLASSIFY_WAIT_SECONDS)
+    except services.ClassificationUnavailable as exc:
+        messages.error(request, services.UNAVAILABLE_MESSAGES[str(exc)])
+        return redirect("generate_job", public_id=public_id)
     except ImageRejected as exc:  # cannot happen for our own PNGs, but never a 500
         messages.error(request, archive.rejection_message(exc))
         return redirect("generate_job", public_id=public_id)
-    record = services.classification_create(normalized=normalized, user=request.user, session_key=record_session_key(request))
-    services.classification_enqueue(record)
-    services.classification_wait(record, settings.CUALIFY_CLASSIFY_WAIT_SECONDS)
     return redirect("classify_result", public_id=record.public_id)
 
 

@@ -16,7 +16,7 @@ import random
 import re
 import socket
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
@@ -152,7 +152,6 @@ class GenerationRequest:
     refine_strength: float = 0.3
     tile: bool = True
     upscale: int = 1
-    extra: dict = field(default_factory=dict)
 
 
 def check_request(request: GenerationRequest, version: ModelVersion | None) -> None:
@@ -394,22 +393,24 @@ def generation_run(job_id: int) -> None:
         _delete(saved)
     except Exception as exc:
         _delete(saved)
-        code = getattr(exc, "code", "") if _is_engine_error(exc) else ""
-        _failed_attempt(job, worker, exc, final=bool(code))
+        _failed_attempt(job, worker, exc, code=_refusal_code(exc))
 
 
-def _is_engine_error(exc: Exception) -> bool:
-    return type(exc).__name__ in {"GenerationError", "RefinerError", "PromptError"} or isinstance(exc, GenerationRejected)
+def _refusal_code(exc: Exception) -> str:
+    """The code of a refusal no retry can mend (an engine or the service said no), else ''."""
+    from .engines.generator import GenerationError
+    from .engines.prompt import PromptError
+    from .engines.refiner import RefinerError
+
+    return exc.code if isinstance(exc, (GenerationRejected, GenerationError, PromptError, RefinerError)) else ""
 
 
-def _failed_attempt(job: GenerationJob, worker: str, exc: Exception, final: bool) -> None:
-    """A bad request (an engine's coded error) fails at once; anything else is tried again
-    until the attempts run out."""
+def _failed_attempt(job: GenerationJob, worker: str, exc: Exception, code: str) -> None:
+    """A refusal (``code``) fails at once; anything else is tried again until the attempts run out."""
     logger.exception("generation job %s failed (attempt %s)", job.pk, job.attempts)
-    code = getattr(exc, "code", "") if final else ""
     error = code or f"{type(exc).__name__}: {exc}"[:2000]
     mine = GenerationJob.objects.filter(pk=job.pk, status=GenerationJob.Status.RUNNING, lease_owner=worker)
-    if final or job.attempts >= settings.CUALIFY_GENERATION_MAX_ATTEMPTS:
+    if code or job.attempts >= settings.CUALIFY_GENERATION_MAX_ATTEMPTS:
         mine.update(status=GenerationJob.Status.FAILED, error=error, finished=timezone.now(), lease_owner="", lease_expires=None)
     elif mine.update(status=GenerationJob.Status.QUEUED, error=error, lease_owner="", lease_expires=None, stage=""):
         generation_job_enqueue(job)

@@ -15,7 +15,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from cualify.imaging import ImageRejected, NormalizedImage  # noqa: F401  (ImageRejected: raised by classification_submit)
+from cualify.imaging import NormalizedImage
 from motifs import services as archive
 from motifs.models import Motif, MotifImage
 

@@ -1,6 +1,7 @@
 """Classification pages. They validate, store and enqueue; the model runs in the cluster."""
 import time
 
+from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.http import FileResponse, Http404, JsonResponse
@@ -8,6 +9,9 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
+
+from cualify.imaging import ImageRejected
+from motifs import services as archive
 
 from . import selectors, services
 from .forms import ClassifyForm, CorrectionForm
@@ -45,17 +49,20 @@ def classify(request):
     if not availability.available:  # say so at once; nothing is validated or stored
         return render(request, "inference/classify.html", {"form": form, "availability": availability,
                                                           "unavailable_message": UNAVAILABLE[availability.reason]}, status=503)
-    if not form.is_valid():
-        return render(request, "inference/classify.html", {"form": form, "availability": availability}, status=400)
-    validated = time.perf_counter()
-    record = services.classification_create(
-        normalized=form.normalized, user=request.user, session_key=record_session_key(request),
-        consent_training=form.cleaned_data["consent_training"],
-        timings={"upload_s": parsed - started, "validation_s": validated - parsed},
-    )
-    services.classification_enqueue(record)
-    services.classification_wait(record, settings.CUALIFY_CLASSIFY_WAIT_SECONDS)
-    return redirect("classify_result", public_id=record.public_id)
+    if form.is_valid():
+        try:
+            record = services.classification_submit(
+                data=form.cleaned_data["photo"].read(), user=request.user, session_key=record_session_key(request),
+                consent_training=form.cleaned_data["consent_training"], timings={"upload_s": parsed - started},
+                wait_seconds=settings.CUALIFY_CLASSIFY_WAIT_SECONDS,
+            )
+            return redirect("classify_result", public_id=record.public_id)
+        except ImageRejected as exc:
+            form.add_error("photo", forms.ValidationError(archive.rejection_message(exc), code=exc.code))
+        except services.ClassificationUnavailable as exc:  # the last worker left a moment ago
+            return render(request, "inference/classify.html", {"form": form, "availability": availability,
+                                                              "unavailable_message": UNAVAILABLE[str(exc)]}, status=503)
+    return render(request, "inference/classify.html", {"form": form, "availability": availability}, status=400)
 
 
 def _record_or_404(request, public_id):

@@ -379,7 +379,6 @@ ID = {
     'Fabric height (cm)': 'Tinggi kain (cm)',
     'Archive it under': 'Arsipkan di bawah motif',
     'The job was cancelled.': 'Pekerjaan dibatalkan.',
-    'Classification is unavailable right now. Please try again later.': 'Klasifikasi sedang tidak tersedia. Silakan coba lagi nanti.',
     'Added to the archive as image #%(id)s of %(motif)s (AI-generated design).': 'Ditambahkan ke arsip sebagai gambar #%(id)s dari %(motif)s (desain buatan AI).',
     'Choose the motif to archive it under.': 'Pilih motif tempat gambar ini diarsipkan.',
     'No generator is active. A curator must activate one.': 'Belum ada generator yang aktif. Kurator harus mengaktifkannya.',

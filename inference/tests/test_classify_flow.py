@@ -10,6 +10,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from PIL import Image
 
+from cualify.imaging import ImageRejected
 from inference.models import ClassificationRecord, Correction
 from inference.services import correction_accept
 from motifs.demo_art import MOTIF_SLUGS, render_motif
@@ -246,7 +247,7 @@ def test_classification_submit_and_summary_serve_every_door(classifier, sync_que
     summary = services.classification_summary(record)
     assert summary["motif"] == "merak" and summary["status"] == "done" and 0 < summary["confidence"] <= 1
     assert len(summary["top"]) == 5 and summary["processing_time"] > 0 and summary["owners"]
-    with pytest.raises(services.ImageRejected):
+    with pytest.raises(ImageRejected):
         services.classification_submit(data=b"GIF89a not really", wait_seconds=1)
     assert ClassificationRecord.objects.count() == 1
 

@@ -78,7 +78,7 @@ def test_rerun_link_prefills_the_form_with_that_seed(client, generator, sync_que
     post(client, motifs=["merak", "naga-betarung"], seed=100, count=3)
     job = GenerationJob.objects.get()
     html = client.get(reverse("generate") + f"?from={job.public_id}&seed=101").content.decode()
-    assert 'value="101"' in html and 'value="merak" checked' in html.replace("\n", " ") or 'value="merak"checked' in html
+    assert 'value="101"' in html and 'value="merak" checked' in html and 'value="naga-betarung" checked' in html
 
 
 def test_prompt_in_indonesian_and_english_both_lead_to_kembang_kenanga(client, generator, sync_queue):
@@ -126,8 +126,8 @@ def test_variation_of_a_reference_image_is_projected(client, generator, sync_que
     response = post(client, mode="variation", reference=SimpleUploadedFile("ref.jpg", buffer.getvalue()), count=1, seed=1)
     assert response.status_code == 302
     job = GenerationJob.objects.get()
-    assert job.status == "succeeded", job.error and job.reference
-    assert "projecting_reference_s" in job.timings or "projecting reference_s" in job.timings
+    assert job.status == "succeeded", job.error
+    assert job.reference and "projecting reference_s" in job.timings
 
 
 def test_without_a_generator_or_worker_the_page_says_so(client, db):
@@ -146,8 +146,8 @@ def test_no_live_worker_answers_503_and_stores_nothing(client, generator):
 
 
 def make_job(**fields) -> GenerationJob:
-    request = generation.GenerationRequest(mode="variation", motifs=(("merak", 1.0),), seed=5, count=1, **fields)
-    return GenerationJob.objects.create(mode=request.mode, motifs=[{"slug": "merak", "weight": 1.0}], seed=5, count=1)
+    return GenerationJob.objects.create(**{"mode": "variation", "motifs": [{"slug": "merak", "weight": 1.0}], "seed": 5,
+                                           "count": 1, **fields})
 
 
 def test_only_one_worker_can_claim_a_job(generator):
@@ -198,11 +198,19 @@ def test_a_failing_job_is_retried_then_ends_failed_with_its_error(generator, syn
     assert not files_under("uploads/generate/results")
 
 
+def test_a_refusal_in_the_worker_fails_at_once_with_its_translated_reason(client, generator, sync_queue):
+    job = make_job(motifs=[{"slug": "no-such-motif", "weight": 1.0}])  # slipped past the doors somehow
+    generation.generation_job_enqueue(job)
+    job.refresh_from_db()
+    assert job.status == "failed" and job.attempts == 1 and job.error == "motif_not_generatable"
+    assert generation.error_message(job.error) == "The generator does not know this motif yet."
+
+
 def test_cancel_a_queued_job_and_a_running_one_stops_at_its_next_step(client, generator):
     job = make_job()
-    client.post(reverse("generate_job_cancel", args=[job.public_id]))
+    assert client.post(reverse("generate_job_cancel", args=[job.public_id])).status_code == 404  # not theirs
     job.refresh_from_db()
-    assert job.status == "queued"  # not the visitor's job: nothing happens (404)
+    assert job.status == "queued"
     own = GenerationJob.objects.create(mode="variation", motifs=[{"slug": "merak", "weight": 1.0}], seed=1, count=1,
                                        session_key="")
     session = client.session
@@ -391,3 +399,9 @@ def test_the_refine_box_starts_as_the_shipped_refiner_measured(client, generator
     assert refiner.metrics["default_on"] is False  # it did not improve class agreement: off by default
     html = client.get(reverse("generate")).content.decode()
     assert 'name="refine"' in html and 'name="refine" id="id_refine" checked' not in html
+
+
+@pytest.mark.parametrize("source", ["not-a-uuid", "00000000-0000-0000-0000-000000000000", ""])
+def test_a_bad_rerun_link_gives_an_empty_form(client, generator, source):
+    response = client.get(reverse("generate"), {"from": source, "seed": "5"})
+    assert response.status_code == 200 and 'value="5"' not in response.content.decode()

@@ -20,7 +20,11 @@ def walk(patterns):
             p.callback
 walk(get_resolver().url_patterns)
 import inference.views, inference.admin, inference.services, inference.forms
-heavy = sorted(m for m in ("torch", "ultralytics", "onnxruntime", "torchvision", "stylegan2_ada.networks") if m in sys.modules)
+import inference.generate_views, inference.generation, inference.api, cualify.compat
+# What web requests import lazily: print sheets, repeat previews, PNG metadata, prompt checks.
+import inference.engines.generator, inference.engines.prompt
+heavy = sorted(m for m in ("torch", "ultralytics", "onnxruntime", "torchvision", "stylegan2_ada.networks", "diffusers",
+                           "sentence_transformers", "transformers") if m in sys.modules)
 print(",".join(heavy) or "none")
 """
 

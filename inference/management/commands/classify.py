@@ -6,7 +6,6 @@ from django.core.management.base import BaseCommand, CommandError
 
 from cualify.imaging import ImageRejected
 from inference import services
-from motifs import services as archive
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"}
 
@@ -46,19 +45,15 @@ class Command(BaseCommand):
             Conf.SYNC = was_sync
 
     def classify_all(self, paths, wait):
-        availability = services.classification_availability()
-        if not availability.available:
-            raise CommandError(f"classification is unavailable: {availability.reason}")
         for path in image_paths(paths):
             started = time.perf_counter()
             try:
-                normalized = archive.image_normalize(path.read_bytes())
+                record = services.classification_submit(data=path.read_bytes(), wait_seconds=wait)
             except ImageRejected as exc:
                 self.stdout.write(json.dumps({"file": str(path), "error": exc.code, "detail": exc.detail}))
                 continue
-            record = services.classification_create(normalized=normalized, timings={"validation_s": time.perf_counter() - started})
-            services.classification_enqueue(record)
-            record = services.classification_wait(record, wait)
+            except services.ClassificationUnavailable as exc:
+                raise CommandError(f"classification is unavailable: {exc}") from exc
             best = record.top[0] if record.top else {}
             self.stdout.write(json.dumps({
                 "file": str(path),
