@@ -8,10 +8,14 @@ class AccountsConfig(AppConfig):
     verbose_name = _("Accounts")
 
     def ready(self):
+        from core.signals import bootstrap
+
         post_migrate.connect(_ensure_groups, sender=self)
+        bootstrap.connect(_ensure_groups, dispatch_uid="accounts-bootstrap")
 
 
 def _ensure_groups(sender, using="default", **kwargs):
+    """After every migrate and at bootstrap: the Curator group with its permissions."""
     from .roles import ensure_curator_group
 
     ensure_curator_group(using=using)

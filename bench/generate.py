@@ -57,7 +57,7 @@ def wait_for_worker(timeout: float = 120) -> None:
 
 
 def run_job(count: int, refine: bool, upscale: int, seed: int) -> tuple[float, dict]:
-    from inference import generation
+    from inference.generation import services as generation
 
     request = generation.GenerationRequest(mode="fusion", motifs=(("merak", 1.0), ("kepiting", 1.0)), seed=seed,
                                            count=count, refine=refine, refine_strength=0.3, tile=True, upscale=upscale)
@@ -78,9 +78,9 @@ def raw_rows(device: str, repeats: int) -> list[tuple[str, float]]:
     import torch
     from PIL import Image
 
-    from inference import generation
     from inference.engines.generator import GeneratorEngine, png_bytes, upscale
     from inference.engines.refiner import Refiner
+    from inference.generation import pipeline as generation_pipeline
     from inference.models import ModelKind
     from inference.runtime import active_version, model_file
 
@@ -89,7 +89,7 @@ def raw_rows(device: str, repeats: int) -> list[tuple[str, float]]:
     engine.warm_up()
     refiner_version = active_version(ModelKind.REFINER)
     refiner = Refiner.load(model_file(refiner_version), device=device) if refiner_version else None
-    steps = generation.refine_schedule_steps(0.3)
+    steps = generation_pipeline.refine_schedule_steps(0.3)
 
     def median(call) -> float:
         call()

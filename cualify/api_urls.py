@@ -11,7 +11,7 @@ from accounts.api import MeView
 from inference import api as inference_api
 from motifs import api as motif_api
 
-from .api import not_found
+from core.api import not_found
 
 
 class SwaggerView(SpectacularSwaggerSplitView):

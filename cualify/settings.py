@@ -83,6 +83,7 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "core",
     "motifs",
     "inference",
     # accounts last: its post_migrate hook gives the Curator group the permissions of the
@@ -92,7 +93,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    "cualify.security.ContentSecurityPolicyMiddleware",
+    "core.security.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -119,7 +120,7 @@ TEMPLATES = [
                 "django.template.context_processors.i18n",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "cualify.context_processors.site",
+                "core.context_processors.site",
             ],
         },
     },
@@ -194,14 +195,14 @@ AXES_COOLOFF_TIME = timedelta(minutes=env.float("CUALIFY_LOGIN_LOCKOUT_MINUTES",
 # other out, and nobody can lock a user out from everywhere.
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
-AXES_LOCKOUT_CALLABLE = "cualify.security.lockout_response"  # our translated page, as 429
+AXES_LOCKOUT_CALLABLE = "core.security.lockout_response"  # our translated page, as 429
 # Successful log-ins are not recorded (address, browser): only failures, while they count.
 AXES_DISABLE_ACCESS_LOG = True
 # Reverse proxies in front of the site that append to X-Forwarded-For (production: the one that
 # terminates HTTPS). The client's address is the entry the outermost of them added; without
 # this every log-in would come from the proxy's address.
 CUALIFY_PROXY_COUNT = env.int("CUALIFY_PROXY_COUNT", default=1 if PRODUCTION else 0)
-AXES_CLIENT_IP_CALLABLE = "cualify.security.client_ip"
+AXES_CLIENT_IP_CALLABLE = "core.security.client_ip"
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "accounts:profile"
 LOGOUT_REDIRECT_URL = "home"
@@ -250,7 +251,7 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 # Each uploaded file is kept only up to one byte over CUALIFY_MAX_IMAGE_BYTES: a bigger one
 # is refused as too large by every door and never fills memory or the temporary folder.
 FILE_UPLOAD_HANDLERS = [
-    "cualify.uploads.UploadSizeLimitHandler",
+    "core.uploads.UploadSizeLimitHandler",
     "django.core.files.uploadhandler.MemoryFileUploadHandler",
     "django.core.files.uploadhandler.TemporaryFileUploadHandler",
 ]
@@ -264,7 +265,7 @@ CUALIFY_GALLERY_PAGE_SIZE = env.int("CUALIFY_GALLERY_PAGE_SIZE", default=12)
 # --- Models and classification ---------------------------------------------------------------
 # Seconds the web waits for a classification before answering with a page that polls.
 CUALIFY_CLASSIFY_WAIT_SECONDS = env.float("CUALIFY_CLASSIFY_WAIT_SECONDS", default=10.0)
-# Seconds the Flask-compatible service (cualify.compat) waits before answering /predict with 503.
+# Seconds the Flask-compatible service (compat.app) waits before answering /predict with 503.
 CUALIFY_COMPAT_PREDICT_WAIT_SECONDS = env.float("CUALIFY_COMPAT_PREDICT_WAIT_SECONDS", default=30.0)
 # Serve registered classifiers through their ONNX export (checked to agree with the .pt).
 CUALIFY_SERVE_ONNX = env.bool("CUALIFY_SERVE_ONNX", default=True)
@@ -272,9 +273,13 @@ CUALIFY_SERVE_ONNX = env.bool("CUALIFY_SERVE_ONNX", default=True)
 CUALIFY_CLASSIFY_STALE_SECONDS = env.float("CUALIFY_CLASSIFY_STALE_SECONDS", default=300.0)
 # Torch threads per queue worker (one worker per core is the default cluster shape).
 CUALIFY_TORCH_THREADS = env.int("CUALIFY_TORCH_THREADS", default=1)
-# Workers write a heartbeat this often; one silent for CUALIFY_WORKER_ALIVE_SECONDS is dead.
-CUALIFY_HEARTBEAT_SECONDS = env.float("CUALIFY_HEARTBEAT_SECONDS", default=10.0)
+# Workers write a heartbeat this often. The site takes work while a worker serving the kind was
+# seen within CUALIFY_WORKER_ALIVE_SECONDS (one busy with a long task is late, not dead);
+# /ready says "ready" only while one was seen within CUALIFY_READY_HEARTBEAT_SECONDS, so a load
+# balancer stops sending within seconds of the last worker's death.
+CUALIFY_HEARTBEAT_SECONDS = env.float("CUALIFY_HEARTBEAT_SECONDS", default=5.0)
 CUALIFY_WORKER_ALIVE_SECONDS = env.float("CUALIFY_WORKER_ALIVE_SECONDS", default=45.0)
+CUALIFY_READY_HEARTBEAT_SECONDS = env.float("CUALIFY_READY_HEARTBEAT_SECONDS", default=3 * CUALIFY_HEARTBEAT_SECONDS)
 
 # --- Generation ------------------------------------------------------------------------------
 # A running job's lease: the worker renews it at every progress step; one that ran out means the
@@ -300,11 +305,11 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["cualify.api.JSONParser", "cualify.api.FormParser", "cualify.api.MultiPartParser"],
+    "DEFAULT_PARSER_CLASSES": ["core.api.JSONParser", "core.api.FormParser", "core.api.MultiPartParser"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_PAGINATION_CLASS": "cualify.api.Pagination",
+    "DEFAULT_PAGINATION_CLASS": "core.api.Pagination",
     "PAGE_SIZE": env.int("CUALIFY_API_PAGE_SIZE", default=20),
-    "DEFAULT_THROTTLE_CLASSES": ["cualify.api.AnonThrottle", "cualify.api.UserThrottle", "cualify.api.ScopedThrottle"],
+    "DEFAULT_THROTTLE_CLASSES": ["core.api.AnonThrottle", "core.api.UserThrottle", "core.api.ScopedThrottle"],
     # Counted per process in the default cache: configure a shared cache (e.g. Redis) when
     # several web processes serve the API.
     "DEFAULT_THROTTLE_RATES": {
@@ -314,8 +319,8 @@ REST_FRAMEWORK = {
         "generate": env.str("CUALIFY_THROTTLE_GENERATE", default="10/min"),
     },
     "NUM_PROXIES": CUALIFY_PROXY_COUNT or None,  # the client address for anonymous throttles
-    "EXCEPTION_HANDLER": "cualify.api.exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "cualify.api_schema.AutoSchema",
+    "EXCEPTION_HANDLER": "core.api.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "core.api_schema.AutoSchema",
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
 SPECTACULAR_SETTINGS = {
@@ -360,7 +365,7 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
-# Content-Security-Policy (cualify.security): scripts only from our own files, no inline
+# Content-Security-Policy (core.security): scripts only from our own files, no inline
 # script. Styles allow 'unsafe-inline' because templates set widths with style attributes
 # (progress and confidence bars) and the admin uses them too. blob: images are the photo
 # preview before upload. CUALIFY_CSP replaces the whole policy (e.g. to add a media host).

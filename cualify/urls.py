@@ -4,9 +4,10 @@ from django.urls import include, path, re_path
 from django.utils.translation import gettext_lazy as _
 
 from accounts.urls import auth_urlpatterns
-from cualify import api_urls, health
-from cualify.views import media
-from inference import privacy_views
+from cualify import api_urls
+from inference import health
+from core.media import media
+from inference.privacy import views as privacy_views
 from motifs import views as motif_views
 
 admin.site.site_header = _("Cualify curation")
@@ -17,8 +18,8 @@ urlpatterns = [
     path("", motif_views.home, name="home"),
     path("history/", motif_views.content_page, {"slug": "history"}, name="history"),
     path("about/", motif_views.content_page, {"slug": "about"}, name="about"),
-    path("classify/", include("inference.urls")),
-    path("generate/", include("inference.generate_urls")),
+    path("classify/", include("inference.classification.urls")),
+    path("generate/", include("inference.generation.urls")),
     path("gallery/", include("motifs.urls")),
     path("privacy/", privacy_views.my_data, name="privacy"),
     path("accounts/", include("accounts.urls")),

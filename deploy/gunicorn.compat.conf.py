@@ -1,6 +1,6 @@
 """gunicorn settings for the Flask-compatible service:
 
-    gunicorn cualify.compat:app -c deploy/gunicorn.compat.conf.py
+    gunicorn compat.wsgi:app -c deploy/gunicorn.compat.conf.py
 
 The site's settings (deploy/gunicorn.site.conf.py: limits, logs, recycling, proxy) with the
 service's own bind, size and timeouts: /predict waits for the queue worker up to

@@ -5,7 +5,9 @@ from django.core.files.storage import default_storage
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
-from . import generation, registry, services
+from . import registry
+from .classification import services
+from .generation import services as generation
 from .models import ClassificationRecord, Correction, GeneratedImage, GenerationJob, ModelVersion, WorkerHeartbeat
 
 

@@ -26,15 +26,19 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from cualify.api import ApiError, FormParser, IsCurator, JSONParser, MultiPartParser
-from cualify.api_schema import error_response
-from cualify.imaging import ImageRejected
+from accounts.permissions import IsCurator
+from core.api import ApiError, FormParser, JSONParser, MultiPartParser
+from core.api_schema import error_response
+from core.imaging import ImageRejected
 from motifs import services as archive
 from motifs.api import image_rejected
 
-from . import generation, registry, selectors, services
+from . import health, registry, selectors
+from .classification import services
+from .generation import messages as generation_messages
+from .generation import services as generation
 from .models import ClassificationRecord, GenerationJob, ModelKind, ModelVersion
-from .views import record_session_key, viewer_key
+from .visitors import record_session_key, viewer_key
 
 
 def _owner_session_key(request) -> str:
@@ -405,9 +409,9 @@ class GenerateView(APIView):
         ],
     )
     def post(self, request):
-        availability = services.model_availability(ModelKind.GENERATOR)
+        availability = health.model_availability(ModelKind.GENERATOR)
         if not availability.available:
-            raise ApiError(generation.error_message(availability.reason), status=503, code=availability.reason)
+            raise ApiError(generation_messages.error_message(availability.reason), status=503, code=availability.reason)
         serializer = GenerateRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         reference = None

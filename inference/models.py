@@ -6,6 +6,8 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from core.limits import GENERATION_DEFAULTS as DEFAULTS
+
 
 class ModelKind(models.TextChoices):
     CLASSIFIER = "classifier", _("Classifier")
@@ -100,7 +102,8 @@ class ClassificationRecord(models.Model):
     height = models.PositiveIntegerField(default=0)
     sha256 = models.CharField(max_length=64, db_index=True)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="classifications")
-    session_key = models.CharField(max_length=40, blank=True, db_index=True)
+    # A keyed hash of the anonymous visitor's key (``inference.visitors``), never the key itself.
+    session_key = models.CharField(max_length=64, blank=True, db_index=True, editable=False)
     consent_training = models.BooleanField(_("consent for training"), default=False)
     status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.QUEUED)
     model_version = models.ForeignKey(ModelVersion, on_delete=models.SET_NULL, null=True, blank=True, related_name="classifications")
@@ -113,6 +116,10 @@ class ClassificationRecord(models.Model):
     timings = models.JSONField(_("timings (s)"), default=dict, blank=True)
     error = models.TextField(_("error"), blank=True)
     saliency = models.FileField(upload_to=saliency_path, blank=True, max_length=200)
+    # The lease, as for generation jobs: a worker claims the record (attempts + 1) and must answer
+    # before the lease runs out; the sweeper sends a lost one again once, then fails it.
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    lease_expires = models.DateTimeField(null=True, blank=True, editable=False, db_index=True)
     created = models.DateTimeField(_("created"), auto_now_add=True, db_index=True)
     completed = models.DateTimeField(_("completed"), null=True, blank=True)
 
@@ -197,13 +204,13 @@ class GenerationJob(models.Model):
     prompt = models.CharField(_("prompt"), max_length=300, blank=True)
     prompt_match = models.JSONField(_("what the prompt matched"), default=dict, blank=True)
     seed = models.BigIntegerField(_("seed"))
-    count = models.PositiveSmallIntegerField(_("number of images"), default=4)
-    truncation = models.FloatField(_("truncation"), default=0.7)
-    distance = models.FloatField(_("how different"), default=0.5)
-    refine = models.BooleanField(_("diffusion refinement"), default=False)
-    refine_strength = models.FloatField(_("refinement strength"), default=0.3)
-    tile = models.BooleanField(_("seamless tile"), default=True)
-    upscale = models.PositiveSmallIntegerField(_("upscale factor"), default=1)
+    count = models.PositiveSmallIntegerField(_("number of images"), default=DEFAULTS.count)
+    truncation = models.FloatField(_("truncation"), default=DEFAULTS.truncation)
+    distance = models.FloatField(_("how different"), default=DEFAULTS.distance)
+    refine = models.BooleanField(_("diffusion refinement"), default=DEFAULTS.refine)
+    refine_strength = models.FloatField(_("refinement strength"), default=DEFAULTS.refine_strength)
+    tile = models.BooleanField(_("seamless tile"), default=DEFAULTS.tile)
+    upscale = models.PositiveSmallIntegerField(_("upscale factor"), default=DEFAULTS.upscale)
     status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.QUEUED, db_index=True)
     stage = models.CharField(_("stage"), max_length=60, blank=True)
     progress = models.FloatField(_("progress"), default=0.0, help_text=_("0–1."))
@@ -214,7 +221,12 @@ class GenerationJob(models.Model):
     lease_expires = models.DateTimeField(null=True, blank=True, editable=False, db_index=True)
     model_versions = models.JSONField(_("model versions"), default=dict, blank=True)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="generation_jobs")
-    session_key = models.CharField(max_length=40, blank=True, db_index=True)
+    # A keyed hash of the anonymous visitor's key (``inference.visitors``), never the key itself.
+    session_key = models.CharField(max_length=64, blank=True, db_index=True, editable=False)
+    # Made through the Flask-compatible service or the ``generate`` command, without an account
+    # or a session: the job's random id is the capability to read it there. A job whose account
+    # was deleted is not: it is private to curators.
+    readable_by_id = models.BooleanField(default=False, editable=False)
     created = models.DateTimeField(_("created"), auto_now_add=True, db_index=True)
     started = models.DateTimeField(_("started"), null=True, blank=True)
     finished = models.DateTimeField(_("finished"), null=True, blank=True)

@@ -39,10 +39,10 @@ def delete_reference_file(sender, instance, **kwargs):
 @receiver(user_logged_in)
 def adopt_visitor_records(sender, request, user, **kwargs):
     """What a visitor classified or generated before logging in (or signing up) joins their account."""
-    from .views import VISITOR_KEY
+    from .visitors import VISITOR_KEY, visitor_key_hash
 
     key = request.session.get(VISITOR_KEY) if request is not None and hasattr(request, "session") else None
     if key:
         for model in (ClassificationRecord, GenerationJob):
-            model.objects.filter(user__isnull=True, session_key=key).update(user=user)
+            model.objects.filter(user__isnull=True, session_key=visitor_key_hash(key)).update(user=user)
         del request.session[VISITOR_KEY]

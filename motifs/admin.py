@@ -5,7 +5,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from cualify.imaging import ImageRejected
+from core.imaging import ImageRejected
 
 from . import services
 from .models import Collection, CollectionItem, Motif, MotifAlias, MotifImage, Owner, Ownership, Page

@@ -13,9 +13,10 @@ from rest_framework import filters, mixins, serializers, status, viewsets
 from rest_framework.response import Response
 
 from accounts.roles import is_curator
-from cualify.api import ApiError, CuratorWritesOthersRead, MultiPartParser
-from cualify.api_schema import error_response
-from cualify.imaging import ImageRejected
+from accounts.permissions import CuratorWritesOthersRead
+from core.api import ApiError, MultiPartParser
+from core.api_schema import error_response
+from core.imaging import ImageRejected
 
 from . import services
 from .models import Category, Collection, CollectionItem, Motif, MotifImage, Origin, Owner, Ownership

@@ -7,4 +7,22 @@ class MotifsConfig(AppConfig):
     verbose_name = _("Motif archive")
 
     def ready(self):
+        from core.signals import bootstrap
+
         from . import signals  # noqa: F401  (file clean-up on delete)
+
+        bootstrap.connect(_bootstrap_archive, dispatch_uid="motifs-bootstrap")
+
+
+def _bootstrap_archive(sender, options, stdout, **kwargs):
+    """The seed catalogue, then (unless ``--no-demo``) the synthetic demo images."""
+    from django.apps import apps
+    from django.core.management import call_command
+
+    from .catalogue import seed_catalogue
+
+    added = seed_catalogue(apps.get_model)
+    stdout.write("catalogue: " + ", ".join(f"{k} +{v}" for k, v in added.items()))
+    if options["demo"]:
+        call_command("make_demo_dataset", count=options["demo_count"], no_progress=options["no_progress"],
+                     verbosity=options["verbosity"], stdout=stdout)

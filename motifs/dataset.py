@@ -19,7 +19,7 @@ from django.utils import timezone
 from django.utils.text import capfirst
 from PIL import Image, ImageEnhance, ImageOps
 
-from cualify.imaging import ImageRejected
+from core.imaging import ImageRejected
 
 from . import selectors, services
 from .models import Category, Motif, MotifImage

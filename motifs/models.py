@@ -1,7 +1,7 @@
 """The archive: motifs, who owns or makes them, their images, exhibitions and pages.
 
 Texts a visitor reads come in Indonesian (``_id``) and English (``_en``); see
-``cualify.i18n.BilingualMixin``.
+``core.i18n.BilingualMixin``.
 """
 from django.core.exceptions import ValidationError
 from django.core.validators import MinLengthValidator, RegexValidator
@@ -9,7 +9,7 @@ from django.db import models
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
-from cualify.i18n import BilingualMixin
+from core.i18n import BilingualMixin
 
 from .text import normalize_name
 

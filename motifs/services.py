@@ -13,7 +13,7 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from cualify.imaging import ImageRejected, NormalizedImage, normalize_image
+from core.imaging import ImageRejected, NormalizedImage, normalize_image
 
 from .models import Motif, MotifImage
 

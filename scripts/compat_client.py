@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""A Flask-era client of Cualify's Flask-compatible service (``gunicorn cualify.compat:app``).
+"""A Flask-era client of Cualify's Flask-compatible service (``gunicorn compat.wsgi:app``).
 
 Standard library only (urllib), so it runs anywhere a Python 3.9+ does. It prints the service's
 JSON; an error answer ({"error", "detail"}) is printed too and the exit status is 1.

@@ -15,7 +15,7 @@ from django.core.files.base import ContentFile
 from django.core.management import CommandError, call_command
 from django.db import connection
 
-from cualify.backup import dumped_models
+from core.backup import dumped_models
 from inference.models import ClassificationRecord, Correction, GeneratedImage, GenerationJob
 from motifs.models import MotifImage
 from tests.factories import MotifFactory, OwnershipFactory, UserFactory, add_image, image_bytes
@@ -184,7 +184,7 @@ def test_on_mariadb_the_backup_reads_one_snapshot_while_others_write():
 
     from django.db import connections
 
-    from cualify.backup import _snapshot
+    from core.backup import _snapshot
 
     UserFactory(username="before")
 

@@ -1,6 +1,6 @@
-"""The Flask-compatible service (cualify.compat): every endpoint and every error through the Flask
+"""The Flask-compatible service (compat.app): every endpoint and every error through the Flask
 test client, with the shipped models and the real queue code (sync mode); then once through a
-real ``gunicorn cualify.compat:app`` and a real qcluster, with the reference client."""
+real ``gunicorn compat.wsgi:app`` and a real qcluster, with the reference client."""
 import io
 import json
 import os
@@ -16,8 +16,10 @@ from django.conf import settings as django_settings
 from django.utils import translation
 from PIL import Image
 
-from cualify.compat import create_app
-from inference import generation, services
+from compat.app import create_app
+from inference.classification import services
+from inference.generation import messages as generation_messages
+from inference.generation import services as generation
 from inference.models import ClassificationRecord, GenerationJob, WorkerHeartbeat
 from inference.tests.conftest import classifier, generator, sync_queue  # noqa: F401  (fixtures)
 from inference.tests.test_cluster_integration import database_url, run_cluster
@@ -228,14 +230,14 @@ def test_generate_takes_weights_and_a_variation(compat, generator, sync_queue):
 ])
 def test_bad_generation_requests_are_400_with_the_rules_message(compat, generator, sync_queue, body, code):
     payload = assert_error_shape(compat.post("/generate", json=body, headers=EN), 400, code)
-    assert payload["error"] == in_language("en", lambda: generation.error_message(code))
+    assert payload["error"] == in_language("en", lambda: generation_messages.error_message(code))
     assert not GenerationJob.objects.exists()
 
 
 def test_generation_messages_follow_accept_language(compat, generator, sync_queue):
     response = compat.post("/generate", json={"mode": "fusion", "motifs": ["merak"]}, headers={"Accept-Language": "id"})
     payload = assert_error_shape(response, 400, "too_few_motifs")
-    assert payload["error"] == in_language("id", lambda: generation.error_message("too_few_motifs")) != "Choose at least two motifs for a fusion."
+    assert payload["error"] == in_language("id", lambda: generation_messages.error_message("too_few_motifs")) != "Choose at least two motifs for a fusion."
 
 
 def test_malformed_json_is_400_in_the_error_shape(compat, generator, sync_queue):
@@ -308,7 +310,7 @@ def test_an_unknown_host_is_refused_like_the_site_does(compat):
 
 @pytest.mark.nodb
 def test_the_service_process_imports_no_model_library(tmp_path):
-    check = ("import sys, cualify.compat; "
+    check = ("import sys, compat.app; "
              "print(','.join(sorted(m for m in ('torch', 'ultralytics', 'onnxruntime', 'torchvision') if m in sys.modules)) or 'none')")
     result = subprocess.run([sys.executable, "-c", check], cwd=ROOT, capture_output=True, text=True,
                             env={"PATH": "/usr/bin:/bin", "CUALIFY_DATA_DIR": str(tmp_path), "HOME": str(tmp_path)})
@@ -335,7 +337,7 @@ def http_json(url: str, timeout: float = 60, **kwargs) -> tuple[int, dict]:
 
 @pytest.fixture
 def gunicorn_compat(transactional_db, tmp_path):
-    """A qcluster with the classifier and the generator, and ``gunicorn cualify.compat:app`` with
+    """A qcluster with the classifier and the generator, and ``gunicorn compat.wsgi:app`` with
     the shipped production config, both on the file-backed test database."""
     cluster = run_cluster(tmp_path, ("classifier", "generator"))
     next(cluster)
@@ -345,7 +347,7 @@ def gunicorn_compat(transactional_db, tmp_path):
     env.pop("REDIS_URL", None)
     log = open(tmp_path / "gunicorn.log", "w")
     server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "cualify.compat:app", "-c", "deploy/gunicorn.compat.conf.py",
+        [sys.executable, "-m", "gunicorn", "compat.wsgi:app", "-c", "deploy/gunicorn.compat.conf.py",
          "--bind", f"127.0.0.1:{port}"],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"

@@ -1,4 +1,4 @@
-"""/health and /ready: one rule (cualify.health) and the same JSON on the site and on the
+"""/health and /ready: one rule (inference.health) and the same JSON on the site and on the
 Flask-compatible service."""
 from datetime import timedelta
 
@@ -6,8 +6,8 @@ import pytest
 from django.db import DatabaseError
 from django.utils import timezone, translation
 
-from cualify import health
-from cualify.compat import create_app
+from inference import health
+from compat.app import create_app
 from inference.models import ModelKind, WorkerHeartbeat
 from inference.tests.conftest import classifier, generator  # noqa: F401  (fixtures)
 
@@ -53,7 +53,7 @@ def test_ready_is_503_without_a_worker_heartbeat_and_200_with_one(client, compat
     status, payload = site
     assert status == 503 and set(payload) == {"error", "detail"}
     assert payload["detail"]["missing"] == ["no_worker"] and payload["detail"]["workers"] == 0
-    assert payload["error"] == "Not ready: no queue worker with the active classifier loaded has been seen in the last 45 seconds."
+    assert payload["error"] == "Not ready: no queue worker with the active model loaded has been seen in the last 15 seconds."
 
     beat({"classifier": classifier.pk})
     site, service = both(client, compat, "/ready")
@@ -66,7 +66,7 @@ def test_ready_is_503_without_a_worker_heartbeat_and_200_with_one(client, compat
 @pytest.mark.parametrize("loaded, seconds_ago", [
     ({"classifier": -1}, 0),        # a worker still on another classifier version
     ({"generator": 1}, 0),          # a worker without the classifier
-    ("active", 60),                 # the right model, but silent past CUALIFY_WORKER_ALIVE_SECONDS
+    ("active", 20),                 # the right model, but silent past CUALIFY_READY_HEARTBEAT_SECONDS
 ])
 def test_ready_needs_a_fresh_worker_with_the_active_classifier(client, compat, classifier, loaded, seconds_ago):
     beat({"classifier": classifier.pk} if loaded == "active" else loaded, seconds_ago)
@@ -96,18 +96,18 @@ def test_ready_is_503_and_health_still_200_when_the_database_does_not_answer(cli
 
 def test_not_ready_message_follows_accept_language(client, compat, classifier):
     with translation.override("id"):
-        expected = health.NOT_READY_MESSAGES["no_worker"] % {"seconds": "45"}
+        expected = health.NOT_READY_MESSAGES["no_worker"] % {"seconds": "15"}
     site, service = both(client, compat, "/ready", language="id")
     assert site[1]["error"] == service[1]["error"] == expected
     assert compat.get("/ready", headers={"Accept-Language": "id"}).headers["Content-Language"] == "id"
 
 
-def test_ready_reflects_a_changed_alive_window(client, compat, classifier, settings):
+def test_ready_reflects_a_changed_heartbeat_window(client, compat, classifier, settings):
     beat({"classifier": classifier.pk}, seconds_ago=20)
-    settings.CUALIFY_WORKER_ALIVE_SECONDS = 10
+    settings.CUALIFY_READY_HEARTBEAT_SECONDS = 10
     site, _ = both(client, compat, "/ready")
     assert site[0] == 503 and "10 seconds" in site[1]["error"]
-    settings.CUALIFY_WORKER_ALIVE_SECONDS = 30
+    settings.CUALIFY_READY_HEARTBEAT_SECONDS = 30
     assert both(client, compat, "/ready")[0][0] == 200
 
 

@@ -10,9 +10,10 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from inference import privacy, tasks
+from inference.privacy import services as privacy
+from inference.privacy import tasks
 from inference.models import ClassificationRecord, Correction, GeneratedImage, GenerationJob
-from inference.services import correction_accept
+from inference.classification.services import correction_accept
 from tests.factories import MotifFactory, UserFactory, add_image
 from tests.visitor_records import make_job, make_record, stored_names
 

@@ -120,7 +120,7 @@ def accepting(db, settings):
     for kind in (ModelKind.CLASSIFIER, ModelKind.GENERATOR):
         ModelVersion.objects.create(kind=kind, name="stand-in", sha256=kind.ljust(64, "0"), path="models/none", file_format="pt",
                                     is_active=True)
-    WorkerHeartbeat.objects.create(host="test", pid=os.getpid())
+    WorkerHeartbeat.objects.create(host="test", pid=os.getpid(), models_loaded={"classifier": 0, "generator": 0})
     settings.CUALIFY_CLASSIFY_WAIT_SECONDS = 0
 
 
@@ -134,7 +134,7 @@ GENERATE = {"mode": "variation", "count": "1", "truncation": "0.7", "distance": 
 
 @pytest.mark.nodb
 def test_limits_are_set_at_every_layer():
-    assert settings.FILE_UPLOAD_HANDLERS[0] == "cualify.uploads.UploadSizeLimitHandler"
+    assert settings.FILE_UPLOAD_HANDLERS[0] == "core.uploads.UploadSizeLimitHandler"
     assert settings.FILE_UPLOAD_MAX_MEMORY_SIZE <= settings.CUALIFY_MAX_IMAGE_BYTES
     assert settings.CUALIFY_MAX_IMAGE_BYTES < settings.DATA_UPLOAD_MAX_MEMORY_SIZE <= settings.CUALIFY_MAX_IMAGE_BYTES + 2**20
     assert Image.MAX_IMAGE_PIXELS == settings.CUALIFY_MAX_IMAGE_PIXELS

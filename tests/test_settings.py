@@ -69,7 +69,7 @@ def test_production_has_secure_cookies_hsts_security_headers_and_log_in_protecti
     code = ("import json, django; from django.conf import settings; django.setup(); "
             f"print(json.dumps({{n: str(getattr(settings, n)) for n in {names!r}}})); "
             "print('axes' in settings.INSTALLED_APPS, settings.MIDDLEWARE[-1], settings.AUTHENTICATION_BACKENDS[0], "
-            "'cualify.security.ContentSecurityPolicyMiddleware' in settings.MIDDLEWARE)")
+            "'core.security.ContentSecurityPolicyMiddleware' in settings.MIDDLEWARE)")
     result = subprocess.run(
         [sys.executable, "-c", code],
         env={**clean_environment(), "DJANGO_SETTINGS_MODULE": "cualify.settings", "CUALIFY_DATA_DIR": str(tmp_path),

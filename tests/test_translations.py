@@ -28,7 +28,7 @@ def test_every_message_has_an_indonesian_translation_and_none_is_fuzzy():
 def test_committed_mo_file_is_the_compiled_po_file(tmp_path):
     subprocess.run(["msgfmt", "--check-format", "-o", str(tmp_path / "django.mo"), str(PO)], check=True)
     assert (tmp_path / "django.mo").read_bytes() == PO.with_suffix(".mo").read_bytes(), (
-        "run: python scripts/update_translations.py"
+        "run: .venv/bin/python manage.py compilemessages -l id"
     )
 
 
@@ -36,7 +36,7 @@ def test_committed_mo_file_is_the_compiled_po_file(tmp_path):
 def test_catalogue_covers_every_translatable_string(tmp_path):
     copy = tmp_path / "project"
     copy.mkdir()
-    for name in ("manage.py", "cualify", "accounts", "motifs", "inference", "templates", "locale"):
+    for name in ("manage.py", "cualify", "core", "compat", "accounts", "motifs", "inference", "templates", "locale"):
         source = ROOT / name
         (shutil.copytree if source.is_dir() else shutil.copy)(source, copy / name)
     subprocess.run(
@@ -45,4 +45,4 @@ def test_catalogue_covers_every_translatable_string(tmp_path):
     )
     fresh = msgids((copy / "locale/id/LC_MESSAGES/django.po").read_text(encoding="utf-8"))
     missing = fresh - msgids(PO.read_text(encoding="utf-8"))
-    assert not missing, f"new strings, run makemessages and scripts/update_translations.py: {sorted(missing)[:5]}"
+    assert not missing, f"new strings: run makemessages, translate them in the .po, then compilemessages: {sorted(missing)[:5]}"

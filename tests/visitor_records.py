@@ -1,8 +1,10 @@
 """Visitors' classification records and generation jobs made directly as rows with real files
-(no model runs), for the privacy, backup and security tests."""
+(no model runs), for the privacy, backup and security tests. ``session_key`` is the visitor's
+own key; rows store its hash, as the site does."""
 from django.core.files.base import ContentFile
 
 from inference.models import ClassificationRecord, GeneratedImage, GenerationJob
+from inference.visitors import visitor_key_hash
 from tests.factories import image_bytes
 
 _shade = iter(range(10**9))
@@ -14,7 +16,7 @@ def _png() -> bytes:
 
 
 def make_record(*, user=None, session_key: str = "", saliency: bool = True, **fields) -> ClassificationRecord:
-    record = ClassificationRecord(user=user, session_key=session_key, sha256="0" * 64, width=64, height=64,
+    record = ClassificationRecord(user=user, session_key=visitor_key_hash(session_key), sha256="0" * 64, width=64, height=64,
                                   status=ClassificationRecord.Status.DONE, top=[], **fields)
     record.image.save("photo.jpg", ContentFile(image_bytes((30, 60, 90), fmt="JPEG")), save=False)
     if saliency:
@@ -24,7 +26,7 @@ def make_record(*, user=None, session_key: str = "", saliency: bool = True, **fi
 
 
 def make_job(*, user=None, session_key: str = "", reference: bool = True, images: int = 2, **fields) -> GenerationJob:
-    job = GenerationJob(mode=GenerationJob.Mode.VARIATION, seed=11, count=images, user=user, session_key=session_key,
+    job = GenerationJob(mode=GenerationJob.Mode.VARIATION, seed=11, count=images, user=user, session_key=visitor_key_hash(session_key),
                         status=GenerationJob.Status.SUCCEEDED, progress=1.0, **fields)
     if reference:
         job.reference.save("reference.png", ContentFile(_png()), save=False)

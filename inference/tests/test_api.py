@@ -12,8 +12,9 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import translation
 from PIL import Image
 
-from cualify.api import INVALID_INPUT
-from inference import generation, services
+from core.api import INVALID_INPUT
+from inference.classification import services
+from inference.generation import messages as generation_messages
 from inference.models import ClassificationRecord, GenerationJob, ModelKind, ModelVersion, WorkerHeartbeat
 from motifs.demo_art import render_motif
 from motifs.services import REJECTION_MESSAGES
@@ -56,7 +57,7 @@ def stored_uploads() -> list[Path]:
 @pytest.fixture
 def live_worker(db):
     """A fresh heartbeat: the queue looks alive, but nothing runs the tasks (they stay queued)."""
-    return WorkerHeartbeat.objects.create(host="test", pid=1)
+    return WorkerHeartbeat.objects.create(host="test", pid=1, models_loaded={"classifier": 0, "generator": 0})
 
 
 # --- classify --------------------------------------------------------------------------------
@@ -303,15 +304,15 @@ def test_bad_values_are_400_invalid_input_with_field_messages(api_as, generator,
 ])
 def test_requests_the_generator_refuses_are_400_with_its_message_and_code(api_as, generator, sync_queue, fields, code):
     client, _user = api_as("user")
-    body = assert_error(generate(client, **fields), 400, generation.error_message(code))
+    body = assert_error(generate(client, **fields), 400, generation_messages.error_message(code))
     assert body["detail"] == {"code": code}
     assert not GenerationJob.objects.exists()
 
 
 def test_generate_without_a_generator_or_a_worker_is_a_503(api, db, generator):
-    assert_error(generate(api), 503, generation.error_message("no_worker"))
+    assert_error(generate(api), 503, generation_messages.error_message("no_worker"))
     ModelVersion.objects.filter(kind=ModelKind.GENERATOR).update(is_active=False)
-    body = assert_error(generate(api), 503, generation.error_message("no_generator"))
+    body = assert_error(generate(api), 503, generation_messages.error_message("no_generator"))
     assert body["detail"] == {"code": "no_generator"}
 
 

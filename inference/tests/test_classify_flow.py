@@ -10,9 +10,10 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from PIL import Image
 
-from cualify.imaging import ImageRejected
+from core.imaging import ImageRejected
 from inference.models import ClassificationRecord, Correction
-from inference.services import correction_accept
+from inference.classification.services import correction_accept
+from inference.visitors import visitor_key_hash
 from motifs.demo_art import MOTIF_SLUGS, render_motif
 from motifs.models import MotifImage
 from tests.factories import UserFactory, image_bytes
@@ -225,11 +226,11 @@ def test_a_classification_lost_on_the_way_says_it_failed_instead_of_waiting_for_
 
     from django.utils import timezone
 
-    from inference import services
+    from inference.classification import services
 
     normalized = services.archive.image_normalize(demo_photo("merak"))
     client.get(reverse("classify"))  # a session
-    record = services.classification_create(normalized=normalized, session_key=client.session.session_key)
+    record = services.classification_create(normalized=normalized, session_key=visitor_key_hash(client.session.session_key))
     client.cookies["cualify_language"] = "en"
     status = client.get(reverse("classify_status", args=[record.public_id])).json()
     assert status == {"status": "queued", "finished": False, "saliency": None}
@@ -241,7 +242,7 @@ def test_a_classification_lost_on_the_way_says_it_failed_instead_of_waiting_for_
 
 
 def test_classification_submit_and_summary_serve_every_door(classifier, sync_queue):
-    from inference import services
+    from inference.classification import services
 
     record = services.classification_submit(data=demo_photo("merak"), wait_seconds=5)
     summary = services.classification_summary(record)
@@ -253,7 +254,7 @@ def test_classification_submit_and_summary_serve_every_door(classifier, sync_que
 
 
 def test_classification_submit_refuses_at_once_without_a_classifier(db):
-    from inference import services
+    from inference.classification import services
 
     with pytest.raises(services.ClassificationUnavailable, match="no_active_classifier"):
         services.classification_submit(data=demo_photo("kepiting"), wait_seconds=1)

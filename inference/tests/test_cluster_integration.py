@@ -99,7 +99,7 @@ def wait_for_job(job, until, timeout=120, every=None):
 def test_a_job_whose_worker_is_killed_mid_job_still_completes(client, generation_cluster):
     """The worker dies while projecting the reference; its lease runs out; the sweeper sends
     the job again and the cluster's fresh worker claims it and finishes it."""
-    from inference import generation
+    from inference.generation import services as generation
     from inference.models import GenerationJob
 
     buffer = io.BytesIO()

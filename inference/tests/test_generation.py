@@ -12,7 +12,12 @@ from django.urls import reverse
 from django.utils import timezone
 from PIL import Image
 
-from inference import generation
+from inference.generation import services as generation
+from inference.visitors import visitor_key_hash
+
+from inference.generation import pipeline as generation_pipeline
+
+from inference.generation import messages as generation_messages
 from inference.engines.generator import read_png_metadata, seam_error
 from inference.models import ClassificationRecord, GenerationJob
 from motifs.demo_art import render_motif
@@ -152,19 +157,19 @@ def make_job(**fields) -> GenerationJob:
 
 def test_only_one_worker_can_claim_a_job(generator):
     job = make_job()
-    assert generation.generation_job_claim(job.pk, "a:1") is not None
-    assert generation.generation_job_claim(job.pk, "b:2") is None
+    assert generation_pipeline.generation_job_claim(job.pk, "a:1") is not None
+    assert generation_pipeline.generation_job_claim(job.pk, "b:2") is None
     GenerationJob.objects.filter(pk=job.pk).update(lease_expires=timezone.now() - timedelta(seconds=1))
-    claimed = generation.generation_job_claim(job.pk, "b:2")
+    claimed = generation_pipeline.generation_job_claim(job.pk, "b:2")
     assert claimed.lease_owner == "b:2" and claimed.attempts == 2
 
 
 def test_a_worker_that_lost_its_lease_writes_nothing(generator, sync_queue):
     job = make_job()
-    generation.generation_job_claim(job.pk, "a:1")
+    generation_pipeline.generation_job_claim(job.pk, "a:1")
     GenerationJob.objects.filter(pk=job.pk).update(lease_owner="b:2")  # another worker took over
-    progress = generation.Progress(job, "a:1")
-    with pytest.raises(generation.JobStopped):
+    progress = generation_pipeline.Progress(job, "a:1")
+    with pytest.raises(generation_pipeline.JobStopped):
         progress("synthesis", 0.5, force=True)
 
 
@@ -190,7 +195,7 @@ def test_a_failing_job_is_retried_then_ends_failed_with_its_error(generator, syn
         calls.append(job.attempts)
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(generation, "_generate", broken)
+    monkeypatch.setattr(generation_pipeline, "_generate", broken)
     job = make_job()
     generation.generation_job_enqueue(job)
     job.refresh_from_db()
@@ -203,7 +208,7 @@ def test_a_refusal_in_the_worker_fails_at_once_with_its_translated_reason(client
     generation.generation_job_enqueue(job)
     job.refresh_from_db()
     assert job.status == "failed" and job.attempts == 1 and job.error == "motif_not_generatable"
-    assert generation.error_message(job.error) == "The generator does not know this motif yet."
+    assert generation_messages.error_message(job.error) == "The generator does not know this motif yet."
 
 
 def test_cancel_a_queued_job_and_a_running_one_stops_at_its_next_step(client, generator):
@@ -215,15 +220,15 @@ def test_cancel_a_queued_job_and_a_running_one_stops_at_its_next_step(client, ge
                                        session_key="")
     session = client.session
     session.save()
-    GenerationJob.objects.filter(pk=own.pk).update(session_key=session.session_key)
+    GenerationJob.objects.filter(pk=own.pk).update(session_key=visitor_key_hash(session.session_key))
     assert client.post(reverse("generate_job_cancel", args=[own.public_id])).status_code == 302
     own.refresh_from_db()
     assert own.status == "cancelled"
     running = make_job()
-    generation.generation_job_claim(running.pk, "a:1")
+    generation_pipeline.generation_job_claim(running.pk, "a:1")
     generation.generation_job_cancel(job=running)
-    with pytest.raises(generation.JobStopped):
-        generation.Progress(running, "a:1")("synthesis", 0.2, force=True)
+    with pytest.raises(generation_pipeline.JobStopped):
+        generation_pipeline.Progress(running, "a:1")("synthesis", 0.2, force=True)
 
 
 def test_curators_retry_failed_jobs_from_the_admin(admin_client, generator, sync_queue):

@@ -5,7 +5,7 @@ import time
 import pytest
 from django.db import connection
 
-from inference import services
+from inference.classification import services
 from inference.models import ClassificationRecord
 
 pytestmark = pytest.mark.django_db(transaction=True)

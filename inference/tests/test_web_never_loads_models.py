@@ -19,10 +19,21 @@ def walk(patterns):
         else:
             p.callback
 walk(get_resolver().url_patterns)
-import inference.views, inference.admin, inference.services, inference.forms
-import inference.generate_views, inference.generation, inference.api, cualify.compat
-# What web requests import lazily: print sheets, repeat previews, PNG metadata, prompt checks.
-import inference.engines.generator, inference.engines.prompt
+# Every module a web process may import: the apps' pages, APIs, admin, services, forms, the
+# core app and the Flask-compatible service. Queue-worker code (engines, runtime, the generation
+# pipeline, training and evaluation) and commands are the only places a model library may load.
+import importlib, pkgutil
+WORKER_ONLY = ("inference.engines", "inference.runtime", "inference.training", "inference.evaluation",
+               "inference.generation.pipeline", "inference.generation.tasks", "inference.classification.tasks")
+for package in ("core", "compat", "accounts", "motifs", "inference", "cualify"):
+    root = importlib.import_module(package)
+    for info in pkgutil.walk_packages(root.__path__, package + "."):
+        name = info.name
+        if any(part in ("tests", "migrations", "management") for part in name.split(".")):
+            continue
+        if name.startswith(WORKER_ONLY) or name in ("cualify.settings",):
+            continue
+        importlib.import_module(name)
 heavy = sorted(m for m in ("torch", "ultralytics", "onnxruntime", "torchvision", "stylegan2_ada.networks", "diffusers",
                            "sentence_transformers", "transformers") if m in sys.modules)
 print(",".join(heavy) or "none")

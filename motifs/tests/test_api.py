@@ -9,7 +9,7 @@ from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import translation
 
-from cualify.api import INVALID_INPUT
+from core.api import INVALID_INPUT
 from motifs.models import Motif, MotifImage
 from motifs.services import REJECTION_MESSAGES
 from tests.api_fixtures import ROLES, _fresh_throttles, api, api_as, client_for  # noqa: F401

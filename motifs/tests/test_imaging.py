@@ -6,7 +6,7 @@ import zlib
 import pytest
 from PIL import Image
 
-from cualify.imaging import ImageRejected, normalize_image
+from core.imaging import ImageRejected, normalize_image
 from tests.factories import image_bytes
 
 pytestmark = pytest.mark.nodb

@@ -21,7 +21,7 @@ def models_and_a_worker_to_come(transactional_db, tmp_path):
     from inference.models import WorkerHeartbeat
 
     registry.shipped_models_register(kinds=("classifier", "generator"))
-    WorkerHeartbeat.objects.create(host="starting", pid=1, models_loaded={})
+    WorkerHeartbeat.objects.create(host="starting", pid=1, models_loaded={"classifier": 0, "generator": 0})
     cluster = run_cluster(tmp_path, ("classifier", "generator"))
     yield cluster
     cluster.close()

@@ -6,10 +6,11 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from cualify.imaging import ImageRejected
-from inference import generation
+from core.imaging import ImageRejected
+from inference.generation import services as generation
+from inference.generation import messages as generation_messages
 from inference.models import GenerationJob, ModelKind
-from inference.services import model_availability
+from inference.health import model_availability
 from motifs import services as archive
 
 
@@ -80,7 +81,7 @@ class Command(BaseCommand):
         if options["cluster"]:
             availability = model_availability(ModelKind.GENERATOR)
             if not availability.available:
-                raise CommandError(generation.error_message(availability.reason))
+                raise CommandError(generation_messages.error_message(availability.reason))
         try:
             options["outdir"].mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -97,7 +98,7 @@ class Command(BaseCommand):
             files.append(str(path))
         summary = {
             "job": str(job.public_id), "status": job.status, "mode": job.mode, "seed": job.seed,
-            "error": generation.error_message(job.error) if job.status == GenerationJob.Status.FAILED else "",
+            "error": generation_messages.error_message(job.error) if job.status == GenerationJob.Status.FAILED else "",
             "motifs": job.motifs, "matched": job.prompt_match.get("weights", []), "colours": job.prompt_match.get("colours", []),
             "seeds": [image.seed for image in job.images.all()], "timings": job.timings,
             "models": job.model_versions, "files": files,

@@ -1,7 +1,7 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from inference.privacy import anonymous_records_purge
+from inference.privacy.services import anonymous_records_purge
 
 
 class Command(BaseCommand):

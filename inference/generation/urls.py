@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import generate_views as views
+from . import views
 
 urlpatterns = [
     path("", views.generate, name="generate"),

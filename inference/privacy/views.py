@@ -7,8 +7,8 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
-from . import privacy
-from .views import viewer_key
+from ..visitors import viewer_key
+from . import services as privacy
 
 
 @require_http_methods(["GET", "POST"])

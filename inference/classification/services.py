@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import logging
 import time
-from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
@@ -15,11 +14,12 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from cualify.imaging import NormalizedImage
+from core.imaging import NormalizedImage
 from motifs import services as archive
 from motifs.models import Motif, MotifImage
 
-from .models import ClassificationRecord, Correction, ModelKind, ModelVersion, WorkerHeartbeat
+from ..health import Availability, model_availability, queue_is_sync
+from ..models import ClassificationRecord, Correction, ModelKind
 
 logger = logging.getLogger(__name__)
 TOP_K = 5
@@ -29,34 +29,8 @@ class ClassificationUnavailable(Exception):
     """No active classifier, or no live queue worker has one loaded."""
 
 
-@dataclass(frozen=True)
-class Availability:
-    available: bool
-    reason: str = ""
-
-
-def queue_is_sync() -> bool:
-    from django_q.conf import Conf
-
-    return bool(Conf.SYNC)
-
-
 def classification_availability() -> Availability:
     return model_availability(ModelKind.CLASSIFIER)
-
-
-def model_availability(kind: str) -> Availability:
-    """Whether work needing the active ``kind`` model can be answered: the model is active and a
-    queue worker is alive (said at once, before anything is stored)."""
-    # exists(): a version row carries its calibration prototypes (~0.6 MB of JSON); never load them here.
-    if not ModelVersion.objects.filter(kind=kind, is_active=True).exists():
-        return Availability(False, "no_active_classifier" if kind == ModelKind.CLASSIFIER else "no_generator")
-    if queue_is_sync():
-        return Availability(True)  # tests and scripts run tasks in-process
-    since = timezone.now() - timedelta(seconds=settings.CUALIFY_WORKER_ALIVE_SECONDS)
-    if not WorkerHeartbeat.objects.filter(last_seen__gte=since).exists():
-        return Availability(False, "no_worker")
-    return Availability(True)
 
 
 def classification_create(
@@ -85,7 +59,7 @@ def classification_enqueue(record: ClassificationRecord) -> None:
     from django_q.tasks import async_task
 
     # The enqueue time travels with the task (no extra write): the worker measures the queue hop.
-    async_task("inference.tasks.classify", record.pk, time.time(), task_name=f"classify-{record.public_id.hex[:12]}")
+    async_task("inference.classification.tasks.classify", record.pk, time.time(), task_name=f"classify-{record.public_id.hex[:12]}")
 
 
 @functools.cache
@@ -201,8 +175,8 @@ def classification_run(record_id: int, enqueued_at: float | None = None) -> None
 def _classify(record_id: int, enqueued_at: float | None) -> None:
     from PIL import Image
 
-    from .engines.ood import decide
-    from .runtime import get_model
+    from ..engines.ood import decide
+    from ..runtime import get_model
 
     started = time.perf_counter()
     record = ClassificationRecord.objects.get(pk=record_id)
@@ -262,8 +236,8 @@ def classification_saliency(record_id: int) -> None:
 
     from PIL import Image
 
-    from .engines.saliency import class_activation_map, overlay
-    from .runtime import get_model
+    from ..engines.saliency import class_activation_map, overlay
+    from ..runtime import get_model
 
     record = ClassificationRecord.objects.get(pk=record_id)
     loaded = get_model(ModelKind.CLASSIFIER)

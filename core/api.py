@@ -1,5 +1,5 @@
 """What every part of the REST API shares: the one error shape (for DRF's own errors too),
-pagination, the curator permission, throttles and body limits (the schema's parts are in
+pagination, throttles and body limits (the schema's parts are in
 ``api_schema``).
 
 DRF imports the classes named in its settings while it defines ``APIView``, so this module
@@ -19,11 +19,9 @@ from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.http import Http404, JsonResponse
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.csrf import csrf_exempt
-from rest_framework import exceptions, pagination, parsers, permissions, throttling
+from rest_framework import exceptions, pagination, parsers, throttling
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
-
-from accounts.roles import is_curator
 
 from .errors import error_payload
 
@@ -90,18 +88,6 @@ def not_found(request, *args, **kwargs):
 class Pagination(pagination.PageNumberPagination):
     page_size_query_param = "page_size"
     max_page_size = 100
-
-
-class IsCurator(permissions.BasePermission):
-    """Curators (staff in the Curator group) and admins."""
-
-    def has_permission(self, request, view):
-        return is_curator(request.user)
-
-
-class CuratorWritesOthersRead(permissions.BasePermission):
-    def has_permission(self, request, view):
-        return request.method in permissions.SAFE_METHODS or is_curator(request.user)
 
 
 class _RatesFromSettings:

@@ -1,9 +1,7 @@
-from django.apps import apps
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
-from accounts.roles import ensure_curator_group
-from motifs.catalogue import seed_catalogue
+from core.signals import BootstrapError, bootstrap
 
 
 class Command(BaseCommand):
@@ -20,17 +18,9 @@ class Command(BaseCommand):
     def handle(self, *args, no_demo, demo_count, no_progress, **options):
         verbosity = options["verbosity"]
         call_command("migrate", interactive=False, verbosity=max(0, verbosity - 1))
-        added = seed_catalogue(apps.get_model)
-        self.stdout.write("catalogue: " + ", ".join(f"{k} +{v}" for k, v in added.items()))
-        ensure_curator_group()
-        if not no_demo:
-            call_command("make_demo_dataset", count=demo_count, no_progress=no_progress, verbosity=verbosity, stdout=self.stdout)
-        from inference.registry import RegistryError, shipped_models_register
-
+        step_options = {"demo": not no_demo, "demo_count": demo_count, "no_progress": no_progress, "verbosity": verbosity}
         try:
-            lines = shipped_models_register()
-        except RegistryError as exc:
+            bootstrap.send(sender=self.__class__, options=step_options, stdout=self.stdout)
+        except BootstrapError as exc:
             raise CommandError(str(exc)) from exc
-        for line in lines or ["shipped models: none listed in weights/manifest.json"]:
-            self.stdout.write(line)
         self.stdout.write(self.style.SUCCESS("bootstrap done"))

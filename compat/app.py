@@ -1,7 +1,7 @@
 """The Flask-compatible microservice: the original prototype's two AI endpoints with their plain
 JSON contract, for clients written against the Flask-era app.
 
-    gunicorn cualify.compat:app -c deploy/gunicorn.compat.conf.py
+    gunicorn compat.wsgi:app -c deploy/gunicorn.compat.conf.py
 
 It is a separate WSGI application (Flask) on top of the same Django project: ``create_app``
 sets Django up once, so it shares the database, the records, the queue, the media and every
@@ -14,9 +14,9 @@ rule with the site. It only parses and answers; the services do the work:
 - ``POST /generate`` — JSON or form → 202 ``{"job_id", "status_url"}``;
   ``GET /generate/<job_id>`` → ``generation_job_summary``; the images are served at
   ``/generate/<job_id>/images/<index>.png``.
-- ``GET /health`` and ``GET /ready`` — as on the site (``cualify.health``).
+- ``GET /health`` and ``GET /ready`` — as on the site (``inference.health``).
 
-Every error is ``{"error": message, "detail": {...}}`` (``cualify.errors``), the message in the
+Every error is ``{"error": message, "detail": {...}}`` (``core.errors``), the message in the
 language of ``Accept-Language`` (Indonesian or English; Indonesian by default).
 
 Jobs and records made here belong to no account: as in the Flask-era API, a job's id (a random
@@ -39,9 +39,8 @@ from django.utils.translation import gettext as _
 from flask import Flask, Response, jsonify, request, url_for
 from werkzeug.exceptions import BadRequest, HTTPException
 
-from cualify.errors import error_payload
-from cualify.health import health_response, ready_response
-from cualify.imaging import ImageRejected
+from core.errors import error_payload
+from core.imaging import ImageRejected
 
 # The project's models (inference, motifs) can be imported only once create_app has set Django
 # up, hence the imports inside the functions below.
@@ -122,7 +121,7 @@ def _routes(app: Flask) -> None:
 
 
 def predict():
-    from inference import services
+    from inference.classification import services
     from motifs.services import rejection_message
 
     started = time.perf_counter()
@@ -153,13 +152,15 @@ def predict():
 
 
 def generate():
-    from inference import generation, services
+    from inference import health
+    from inference.generation import messages as generation_messages
+    from inference.generation import services as generation
     from inference.models import ModelKind
     from motifs.services import rejection_message
 
-    availability = services.model_availability(ModelKind.GENERATOR)
+    availability = health.model_availability(ModelKind.GENERATOR)
     if not availability.available:
-        return error(503, generation.error_message(availability.reason), code=availability.reason)
+        return error(503, generation_messages.error_message(availability.reason), code=availability.reason)
     try:
         job = generation.generation_job_create(request=_generation_request())
     except generation.GenerationRejected as exc:
@@ -177,7 +178,7 @@ def generate():
 
 
 def generation_status(job_id: str):
-    from inference.generation import generation_job_summary
+    from inference.generation.services import generation_job_summary
 
     job = _job_or_none(job_id)
     if job is None:
@@ -188,7 +189,7 @@ def generation_status(job_id: str):
 
 
 def generation_image(job_id: str, index: int):
-    from inference.generation import job_png
+    from inference.generation.services import job_png
 
     job = _job_or_none(job_id)
     image = next((image for image in job.images.all() if image.index == index), None) if job else None
@@ -200,12 +201,16 @@ def generation_image(job_id: str, index: int):
 
 
 def health():
+    from inference.health import health_response
+
     status, payload = health_response()
     return jsonify(payload), status
 
 
 def ready():
-    status, payload = ready_response()
+    from inference.health import ready_response
+
+    status, payload = ready_response(request.args.get("kind"))
     return jsonify(payload), status
 
 
@@ -216,7 +221,7 @@ def _generation_request():
     """The body (JSON, or a form with repeated or comma-separated ``motifs``) as a
     GenerationRequest. Only the fields sent are set: the defaults and every rule live in
     ``inference.generation``; a value of the wrong type is refused with the rule's own code."""
-    from inference.generation import GenerationRequest
+    from inference.generation.services import GenerationRequest
     from motifs.services import image_normalize
 
     if request.is_json:
@@ -251,7 +256,7 @@ def _text(value) -> str:
 
 def _motifs(value) -> tuple[tuple[str, float], ...]:
     """A list of slugs (each weight 1), ``{slug: weight}``, ``[{"slug", "weight"}]`` or "a,b"."""
-    from inference.generation import GenerationRejected
+    from inference.generation.services import GenerationRejected
 
     if value is None:
         return ()
@@ -272,7 +277,7 @@ def _motifs(value) -> tuple[tuple[str, float], ...]:
 
 
 def _number(value, kind, code: str):
-    from inference.generation import GenerationRejected
+    from inference.generation.services import GenerationRejected
 
     if isinstance(value, bool):
         raise GenerationRejected(code, str(value))
@@ -287,7 +292,7 @@ def _number(value, kind, code: str):
 
 
 def _flag(value) -> bool:
-    from inference.generation import GenerationRejected
+    from inference.generation.services import GenerationRejected
 
     if isinstance(value, bool):
         return value
@@ -298,14 +303,15 @@ def _flag(value) -> bool:
 
 
 def _job_or_none(job_id: str):
-    """A job made without an account or a browser session; anything else is not ours to show."""
+    """A job made without an account or a browser session (``readable_by_id``); anything else,
+    a job whose account was deleted included, is not ours to show."""
     from inference.models import GenerationJob
 
     try:
         public_id = uuid.UUID(job_id)
     except ValueError:
         return None
-    return GenerationJob.objects.prefetch_related("images").filter(public_id=public_id, user__isnull=True, session_key="").first()
+    return GenerationJob.objects.prefetch_related("images").filter(public_id=public_id, readable_by_id=True).first()
 
 
 def _no_such_job():
@@ -343,5 +349,3 @@ def _unexpected_error(exc: Exception):
     logger.exception("unexpected error in %s %s", request.method, request.path)
     return error(500, _("Something went wrong on our side. Please try again later."), code="server_error")
 
-
-app = create_app()

@@ -18,11 +18,11 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils import timezone
 
-from .models import ClassificationRecord, GeneratedImage, GenerationJob
+from ..models import ClassificationRecord, GeneratedImage, GenerationJob
 
 logger = logging.getLogger(__name__)
 
-PURGE_TASK = "inference.tasks.purge_anonymous_records"
+PURGE_TASK = "inference.privacy.tasks.purge_anonymous_records"
 BATCH = 200
 
 

@@ -2,7 +2,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from cualify.backup import BackupError, backup_create
+from core.backup import BackupError, backup_create
 
 
 class Command(BaseCommand):

@@ -14,17 +14,20 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from cualify.imaging import ImageRejected
+from core.imaging import ImageRejected
 from motifs import services as archive
 
-from . import generation, selectors, services
+from .. import health, selectors
+from ..classification import services
+from . import messages as generation_messages
+from . import services as generation
 from .forms import GenerateForm, PrintForm, PromoteForm
-from .models import GeneratedImage, GenerationJob, ModelKind, ModelVersion
-from .views import record_session_key, viewer_key
+from ..models import GeneratedImage, GenerationJob, ModelKind, ModelVersion
+from ..visitors import record_session_key, viewer_key
 
 UNAVAILABLE = {
-    "no_generator": generation.ERROR_MESSAGES["no_generator"],
-    "no_worker": generation.ERROR_MESSAGES["no_worker"],
+    "no_generator": generation_messages.ERROR_MESSAGES["no_generator"],
+    "no_worker": generation_messages.ERROR_MESSAGES["no_worker"],
 }
 PREFILL = ("mode", "seed", "count", "truncation", "distance", "refine", "refine_strength", "tile", "upscale",
            "prompt", "structure_from", "detail_from")
@@ -58,7 +61,7 @@ def _rerun_initial(request) -> dict:
 
 
 def generate(request):
-    availability = services.model_availability(ModelKind.GENERATOR)
+    availability = health.model_availability(ModelKind.GENERATOR)
     context = {"availability": availability, "unavailable_message": UNAVAILABLE.get(availability.reason)}
     if request.method != "POST":
         initial = _rerun_initial(request)
@@ -102,9 +105,9 @@ def job_page(request, public_id):
     return render(request, "inference/job.html", {
         "job": job, "images": list(job.images.all()), "matched": matched,
         "chosen": [{"motif": motifs.get(item["slug"]), **item} for item in job.motifs],
-        "error_message": generation.error_message(job.error) if job.status == GenerationJob.Status.FAILED else "",
+        "error_message": generation_messages.error_message(job.error) if job.status == GenerationJob.Status.FAILED else "",
         "print_form": PrintForm(), "promote_form": PromoteForm() if request.user.is_staff else None,
-        "percent": round(job.progress * 100), "stage": generation.stage_label(job.stage), "timings": generation.timing_rows(job),
+        "percent": round(job.progress * 100), "stage": generation_messages.stage_label(job.stage), "timings": generation_messages.timing_rows(job),
     })
 
 
@@ -132,7 +135,7 @@ def image_file(request, public_id, index):
 def image_repeat(request, public_id, index):
     from PIL import Image
 
-    from .engines.generator import repeat_preview
+    from ..engines.generator import repeat_preview
 
     image = _image_or_404(request, public_id, index)
     tile = Image.open(io.BytesIO(generation.job_png(image))).convert("RGB")
@@ -146,12 +149,12 @@ def image_print(request, public_id, index):
     form = PrintForm(request.GET or None)
     if not form.is_valid():
         return render(request, "inference/print.html", {"image": image, "form": form}, status=400 if request.GET else 200)
-    from .engines.generator import GenerationError
+    from ..engines.generator import GenerationError
 
     try:
         png = generation.print_export(image=image, **form.cleaned_data)
     except GenerationError as exc:
-        form.add_error(None, generation.error_message(exc.code))
+        form.add_error(None, generation_messages.error_message(exc.code))
         return render(request, "inference/print.html", {"image": image, "form": form}, status=400)
     data = form.cleaned_data
     response = HttpResponse(png, content_type="image/png")

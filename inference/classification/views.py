@@ -10,32 +10,15 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from cualify.imaging import ImageRejected
+from core.imaging import ImageRejected
 from motifs import services as archive
 
-from . import selectors, services
+from .. import selectors
+from ..visitors import record_session_key, viewer_key
+from . import services
 from .forms import ClassifyForm, CorrectionForm
 
 UNAVAILABLE = services.UNAVAILABLE_MESSAGES
-
-
-VISITOR_KEY = "cualify_visitor"
-
-
-def record_session_key(request) -> str:
-    """The anonymous visitor's key for their records. It is also kept inside the session, since
-    logging in changes the session key: the records follow the visitor into their account."""
-    if not request.session.session_key:
-        request.session.save()
-    if not request.user.is_authenticated:
-        request.session.setdefault(VISITOR_KEY, request.session.session_key)
-        return request.session[VISITOR_KEY]
-    return request.session.session_key
-
-
-def viewer_key(request) -> str:
-    """The key that the visitor's anonymous records carry (see ``record_session_key``)."""
-    return request.session.get(VISITOR_KEY) or request.session.session_key or ""
 
 
 def classify(request):
@@ -107,7 +90,7 @@ def classify_saliency(request, public_id):
     from django_q.tasks import async_task
 
     if record.is_finished and not record.saliency:
-        async_task("inference.tasks.saliency", record.pk)
+        async_task("inference.classification.tasks.saliency", record.pk)
     return redirect(f"{reverse('classify_result', args=[record.public_id])}#saliency")
 
 
