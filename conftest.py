@@ -25,6 +25,17 @@ def _media_root(settings, tmp_path_factory):
     yield settings.MEDIA_ROOT
 
 
+@pytest.fixture(autouse=True)
+def _fresh_rate_limits():
+    """Rate limit counts (core.throttles) live in the cache, which outlives a test: every test
+    starts with none, so a test's own requests are the only ones counted."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
+
+
 @pytest.fixture
 def curator_client(client):
     """A test client logged in as a curator, reading English pages."""
@@ -33,3 +44,20 @@ def curator_client(client):
     client.force_login(UserFactory(curator=True))
     client.cookies["cualify_language"] = "en"
     return client
+
+
+@pytest.fixture
+def resize_sizes(monkeypatch):
+    """The output size of every Pillow resize made while the test runs: how a test sees that no
+    input asked for a huge intermediate image (Pillow's own allocations escape tracemalloc)."""
+    from PIL import Image
+
+    sizes = []
+    original = Image.Image.resize
+
+    def recording(self, size, *args, **kwargs):
+        sizes.append(tuple(size))
+        return original(self, size, *args, **kwargs)
+
+    monkeypatch.setattr(Image.Image, "resize", recording)
+    return sizes

@@ -38,6 +38,8 @@ def user_role(user) -> str:
 
 
 def is_curator(user) -> bool:
+    """The one "may curate" rule, for every door (pages, templates, REST API, admin thumbnails):
+    ``is_staff`` alone only lets Django's admin log a user in, it makes no curator."""
     return user_role(user) in ("curator", "admin")
 
 

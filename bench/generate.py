@@ -78,8 +78,9 @@ def raw_rows(device: str, repeats: int) -> list[tuple[str, float]]:
     import torch
     from PIL import Image
 
-    from inference.engines.generator import GeneratorEngine, png_bytes, upscale
+    from inference.engines.generator import GeneratorEngine
     from inference.engines.refiner import Refiner
+    from inference.generation.images import png_bytes, upscale
     from inference.generation import pipeline as generation_pipeline
     from inference.models import ModelKind
     from inference.runtime import active_version, model_file

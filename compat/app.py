@@ -17,7 +17,9 @@ rule with the site. It only parses and answers; the services do the work:
 - ``GET /health`` and ``GET /ready`` — as on the site (``inference.health``).
 
 Every error is ``{"error": message, "detail": {...}}`` (``core.errors``), the message in the
-language of ``Accept-Language`` (Indonesian or English; Indonesian by default).
+language of ``Accept-Language`` (Indonesian or English; Indonesian by default). ``/predict`` and
+``/generate`` count in the site's rate limits (``core.throttles``: 429 with ``Retry-After`` past
+them), and every response carries the site's security headers (``core.security``).
 
 Jobs and records made here belong to no account: as in the Flask-era API, a job's id (a random
 UUID) is the capability to read it and its images. Only jobs made without an account or a
@@ -39,8 +41,12 @@ from django.utils.translation import gettext as _
 from flask import Flask, Response, jsonify, request, url_for
 from werkzeug.exceptions import BadRequest, HTTPException
 
+from core import jsonbody
 from core.errors import error_payload
 from core.imaging import ImageRejected
+from core.intake import rejection_detail, rejection_message, rejection_status
+from core.security import request_is_secure, security_headers
+from core.throttles import RateLimited, rate_limit, request_identity
 
 # The project's models (inference, motifs) can be imported only once create_app has set Django
 # up, hence the imports inside the functions below.
@@ -65,7 +71,14 @@ def create_app(settings_module: str | None = None) -> Flask:
     app.json.sort_keys = False
     _routes(app)
     _error_handlers(app)
+    app.after_request(_security_headers)
     return app
+
+
+def _security_headers(response: Response) -> Response:
+    for name, value in security_headers(secure=request_is_secure(request)).items():
+        response.headers.setdefault(name, value)
+    return response
 
 
 def _setup_django(settings_module: str | None) -> None:
@@ -122,8 +135,8 @@ def _routes(app: Flask) -> None:
 
 def predict():
     from inference.classification import services
-    from motifs.services import rejection_message
 
+    rate_limit("classify", request_identity(request))
     started = time.perf_counter()
     upload = request.files.get("file")
     if upload is None:
@@ -138,16 +151,16 @@ def predict():
         reason = str(exc)
         return error(503, services.UNAVAILABLE_MESSAGES[reason], code=reason)
     except ImageRejected as exc:
-        detail = {"max_bytes": settings.CUALIFY_MAX_IMAGE_BYTES} if exc.code == "too_large" else {}
-        return error(413 if exc.code == "too_large" else 400, rejection_message(exc), code=exc.code, **detail)
+        return error(rejection_status(exc), rejection_message(exc), **rejection_detail(exc, field="file"))
     if record.status == record.Status.QUEUED:
         return error(503, _("No answer from the model service within %(seconds)s seconds. Please try again later.")
                      % {"seconds": f"{wait:g}"}, code="timeout", id=str(record.public_id), wait_seconds=wait)
     if record.status == record.Status.FAILED:
         if record.error in services.UNAVAILABLE_MESSAGES:  # the classifier went away meanwhile
             return error(503, services.UNAVAILABLE_MESSAGES[record.error], code=record.error, id=str(record.public_id))
-        return error(500, _("Something went wrong while classifying your photo. Nothing was lost: please try again."),
-                     code="failed", id=str(record.public_id))
+        lost = record.error == "lost"  # no worker answered: the service is unavailable, not broken
+        return error(503 if lost else 500, services.failure_message(record), code="lost" if lost else "failed",
+                     id=str(record.public_id))
     return jsonify(services.classification_summary(record))
 
 
@@ -156,8 +169,8 @@ def generate():
     from inference.generation import messages as generation_messages
     from inference.generation import services as generation
     from inference.models import ModelKind
-    from motifs.services import rejection_message
 
+    rate_limit("generate", request_identity(request))
     availability = health.model_availability(ModelKind.GENERATOR)
     if not availability.available:
         return error(503, generation_messages.error_message(availability.reason), code=availability.reason)
@@ -165,8 +178,10 @@ def generate():
         job = generation.generation_job_create(request=_generation_request())
     except generation.GenerationRejected as exc:
         return error(400, exc.message, code=exc.code)
+    except jsonbody.JsonBodyError as exc:
+        return error(400, exc.message, code=exc.code)
     except ImageRejected as exc:  # the optional reference image
-        return error(413 if exc.code == "too_large" else 400, rejection_message(exc), code=exc.code, field="reference")
+        return error(rejection_status(exc), rejection_message(exc), **rejection_detail(exc, field="reference"))
     except ValidationError as exc:
         fields = exc.message_dict if hasattr(exc, "error_dict") else {}
         return error(400, _("Some fields are not valid."), code="invalid",
@@ -220,24 +235,27 @@ def ready():
 def _generation_request():
     """The body (JSON, or a form with repeated or comma-separated ``motifs``) as a
     GenerationRequest. Only the fields sent are set: the defaults and every rule live in
-    ``inference.generation``; a value of the wrong type is refused with the rule's own code."""
-    from inference.generation.services import GenerationRequest
-    from motifs.services import image_normalize
+    ``inference.generation.services``; a value of the wrong type is refused with the rule's own
+    code. The reference image is read only for a mode that uses one."""
+    from core.intake import image_normalize
+    from inference.generation.services import generation_request, reference_needed
 
     if request.is_json:
-        body = request.get_json()
+        body = jsonbody.loads(request.get_data(cache=True))
         if not isinstance(body, dict):
             raise BadRequest("the JSON body must be an object")
         motifs = _motifs(body.get("motifs"))
     else:
         body = request.form.to_dict()
         motifs = _motifs([part for value in request.form.getlist("motifs") for part in value.split(",")])
-    fields: dict = {"mode": _text(body.get("mode")), "motifs": motifs}
+    mode = _text(body.get("mode"))
+    fields: dict = {"motifs": motifs}
     for name in ("prompt", "structure_from", "detail_from"):
         if body.get(name) is not None:
             fields[name] = _text(body[name])
     numbers = {"seed": (int, "bad_seed"), "count": (int, "bad_count"), "upscale": (int, "bad_upscale"),
-               "truncation": (float, "bad_range"), "distance": (float, "bad_range"), "refine_strength": (float, "bad_range")}
+               "truncation": (float, "bad_truncation"), "distance": (float, "bad_distance"),
+               "refine_strength": (float, "bad_refine_strength")}
     for name, (kind, code) in numbers.items():
         if body.get(name) not in (None, ""):
             fields[name] = _number(body[name], kind, code)
@@ -245,9 +263,9 @@ def _generation_request():
         if body.get(name) is not None:
             fields[name] = _flag(body[name])
     reference = request.files.get("reference")
-    if reference is not None:
+    if reference is not None and reference_needed(mode):
         fields["reference"] = image_normalize(reference.read())
-    return GenerationRequest(**fields)
+    return generation_request(mode=mode, **fields)
 
 
 def _text(value) -> str:
@@ -323,15 +341,21 @@ def _no_such_job():
 
 def _error_handlers(app: Flask) -> None:
     app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(RateLimited, _rate_limited)
     app.register_error_handler(Exception, _unexpected_error)
 
 
+def _rate_limited(exc: RateLimited):
+    response, status = error(429, exc.message, **exc.detail)
+    response.headers["Retry-After"] = str(exc.retry_after)
+    return response, status
+
+
 def _http_error(exc: HTTPException):
-    from motifs.services import REJECTION_MESSAGES
 
     status = exc.code or 500
     if status == 413:
-        response = error(413, REJECTION_MESSAGES["too_large"], code="too_large", max_bytes=settings.CUALIFY_MAX_IMAGE_BYTES)
+        response = error(413, rejection_message("too_large"), code="too_large", max_bytes=settings.CUALIFY_MAX_IMAGE_BYTES)
     elif status == 404:
         response = error(404, _("Not found."), code="not_found")
     elif status == 405:

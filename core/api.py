@@ -23,7 +23,11 @@ from rest_framework import exceptions, pagination, parsers, throttling
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
+from . import throttles
+from . import jsonbody
 from .errors import error_payload
+from .imaging import ImageRejected
+from .intake import rejection_detail, rejection_message, rejection_status
 
 logger = logging.getLogger("django.request")
 
@@ -39,6 +43,12 @@ class ApiError(exceptions.APIException):
         self.status_code = status
         self.extra = {"code": code, **detail}
         super().__init__(detail=str(message), code=code)
+
+
+def image_rejected(exc: ImageRejected, *, field: str) -> ApiError:
+    """An upload the intake rules refused, as every API door answers it (``field``: the
+    request field that carried the image)."""
+    return ApiError(rejection_message(exc), status=rejection_status(exc), **rejection_detail(exc, field=field))
 
 
 class PayloadTooLarge(exceptions.APIException):
@@ -107,8 +117,27 @@ class UserThrottle(_RatesFromSettings, throttling.UserRateThrottle):
     pass
 
 
-class ScopedThrottle(_RatesFromSettings, throttling.ScopedRateThrottle):
-    """The expensive endpoints (``throttle_scope = "classify"`` / ``"generate"``)."""
+class Throttled(exceptions.Throttled):
+    """DRF's 429 (its handler adds ``Retry-After``) with the message of the shared rate limit."""
+
+    def __init__(self, limited: throttles.RateLimited):
+        exceptions.APIException.__init__(self, detail=limited.message, code="throttled")
+        self.wait = limited.retry_after
+
+
+class ScopedThrottle(throttling.BaseThrottle):
+    """The expensive endpoints (``throttle_scope = "classify"`` / ``"generate"``), counted by the
+    rule every door shares (``core.throttles``): the same caller's requests on the site, here and
+    on the Flask-compatible service count together."""
+
+    def allow_request(self, request, view):
+        scope = getattr(view, "throttle_scope", None)
+        if scope:
+            try:
+                throttles.rate_limit(scope, throttles.request_identity(request))
+            except throttles.RateLimited as limited:
+                raise Throttled(limited) from None
+        return True
 
 
 class _BodyLimit:
@@ -116,7 +145,7 @@ class _BodyLimit:
     DATA_UPLOAD_MAX_MEMORY_SIZE check, and multipart files are never counted by it: the whole
     body is held to that size here (one image plus a few fields is the largest real request)."""
 
-    def parse(self, stream, media_type=None, parser_context=None):
+    def check_length(self, parser_context) -> None:
         request = (parser_context or {}).get("request")
         meta = request.META if request is not None else {}
         try:
@@ -126,11 +155,24 @@ class _BodyLimit:
         limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
         if limit is not None and length > limit:
             raise PayloadTooLarge()
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        self.check_length(parser_context)
         return super().parse(stream, media_type, parser_context)
 
 
 class JSONParser(_BodyLimit, parsers.JSONParser):
-    pass
+    """The body read by ``core.jsonbody``: too deep, NaN/Infinity or not JSON is a 400."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        self.check_length(parser_context)
+        encoding = (parser_context or {}).get("encoding", settings.DEFAULT_CHARSET)
+        try:
+            return jsonbody.loads(stream.read().decode(encoding))
+        except jsonbody.JsonBodyError as exc:
+            raise exceptions.ParseError(exc.message) from None
+        except UnicodeDecodeError:
+            raise exceptions.ParseError(jsonbody.MESSAGES["not_json"]) from None
 
 
 class FormParser(_BodyLimit, parsers.FormParser):

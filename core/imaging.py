@@ -1,8 +1,11 @@
 """Image intake rules shared by every door (archive import, admin upload, classification
-upload, API): sniff the content, bound bytes and pixels, apply EXIF orientation, convert to
-RGB and drop all metadata (EXIF, GPS, ICC comments) from the stored copy.
+upload, generation reference, API, Flask-compatible service): sniff the content, bound bytes,
+pixels, aspect ratio and short side (all from the header, before decoding), apply EXIF
+orientation, convert to RGB and drop all metadata (EXIF, GPS, ICC comments) from the stored copy.
 
-Pure functions on bytes; no Django, so the model engines and tests can use them too.
+Pure functions on bytes; no Django, so the model engines and tests can use them too. The
+configured limits, the translated messages and the HTTP status of each refusal are in
+``core.intake``.
 """
 from __future__ import annotations
 
@@ -13,13 +16,15 @@ from dataclasses import dataclass
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from .limits import MAX_IMAGE_ASPECT, MIN_IMAGE_SIDE
+
 # Formats we accept, by what Pillow detects from the bytes (never by the file name).
 ACCEPTED_FORMATS = frozenset({"JPEG", "PNG", "GIF", "WEBP", "BMP", "TIFF", "MPO"})
 
 
 class ImageRejected(ValueError):
     """An input that is not a usable image. ``code`` is stable for programs; the message is
-    for people (callers translate it through ``REJECTION_MESSAGES``)."""
+    for people (callers translate it with ``core.intake.rejection_message``)."""
 
     def __init__(self, code: str, detail: str = ""):
         self.code = code
@@ -37,8 +42,13 @@ class NormalizedImage:
     original_format: str    # what the input was, e.g. "PNG"
 
 
-def open_checked(data: bytes, *, max_bytes: int, max_pixels: int) -> Image.Image:
-    """Open ``data`` as an image after the cheap checks, fully decoded; raise ImageRejected."""
+def open_checked(
+    data: bytes, *, max_bytes: int, max_pixels: int, max_aspect: float = MAX_IMAGE_ASPECT, min_side: int = MIN_IMAGE_SIDE
+) -> Image.Image:
+    """Open ``data`` as an image after the cheap checks, fully decoded; raise ImageRejected.
+
+    The aspect ratio and the short side are bounded as well as the pixel count: a 1 × 60000
+    strip has few pixels, but every model scales its short side up (to 64 × 3,840,000)."""
     if not data:
         raise ImageRejected("empty", "the file is empty")
     if len(data) > max_bytes:
@@ -55,6 +65,10 @@ def open_checked(data: bytes, *, max_bytes: int, max_pixels: int) -> Image.Image
                 raise ImageRejected("too_many_pixels", f"{width}×{height} > {max_pixels} pixels")
             if width < 1 or height < 1:
                 raise ImageRejected("not_an_image", "zero-sized image")
+            if max(width, height) > max_aspect * min(width, height):
+                raise ImageRejected("bad_aspect", f"{width}×{height} is longer than {max_aspect:g}:1")
+            if min(width, height) < min_side:
+                raise ImageRejected("too_small", f"{width}×{height}: the short side is under {min_side} px")
             image.seek(0)  # GIF / multi-page: the first frame
             image.load()
     except ImageRejected:
@@ -93,7 +107,8 @@ def to_rgb(image: Image.Image) -> Image.Image:
 
 
 def normalize_image(
-    data: bytes, *, max_bytes: int, max_pixels: int, jpeg_quality: int = 92
+    data: bytes, *, max_bytes: int, max_pixels: int, max_aspect: float = MAX_IMAGE_ASPECT,
+    min_side: int = MIN_IMAGE_SIDE, jpeg_quality: int = 92,
 ) -> NormalizedImage:
     """Validate ``data`` and return the RGB copy to store, without any metadata.
 
@@ -101,7 +116,7 @@ def normalize_image(
     become JPEG. Deterministic: the same input always gives the same bytes, so re-importing a
     file is recognised as a duplicate by its hash.
     """
-    image = open_checked(data, max_bytes=max_bytes, max_pixels=max_pixels)
+    image = open_checked(data, max_bytes=max_bytes, max_pixels=max_pixels, max_aspect=max_aspect, min_side=min_side)
     original_format = image.format or "unknown"
     rgb = to_rgb(image)
     buffer = io.BytesIO()

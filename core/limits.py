@@ -51,14 +51,18 @@ def seed_bound(count: int) -> Bound:
     return Bound(0, MAX_SEED - max(1, int(count)) + 1)
 
 
-def prompt_problem(text: str) -> str:
-    """'' when ``text`` may be a prompt, else the reason's code: ``empty``, ``too_long`` or
+def prompt_problem(text) -> str:
+    """'' when ``text`` may be a prompt, else the reason's code: ``empty`` (nothing, or no letter
+    or digit), ``too_long`` (after NFKC normalisation and stripping, as the encoder reads it) or
     ``bad_characters`` (control characters such as NUL, which no database column should hold)."""
-    if not text or not text.strip():
+    if not isinstance(text, str):
         return "empty"
-    if len(text) > PROMPT_MAX_CHARS:
+    stripped = unicodedata.normalize("NFKC", text).strip()
+    if not any(ch.isalnum() for ch in stripped):
+        return "empty"
+    if len(stripped) > PROMPT_MAX_CHARS:
         return "too_long"
-    if any(unicodedata.category(ch) in ("Cc", "Cs") and ch not in "\t\n\r" for ch in text):
+    if any(unicodedata.category(ch) in ("Cc", "Cs") and ch not in "\t\n\r" for ch in stripped):
         return "bad_characters"
     return ""
 
@@ -82,10 +86,6 @@ PRINT_DPI = 300
 PRINT_TILE_CM = Bound(1.0, 100.0)
 PRINT_FABRIC_CM = Bound(1.0, 300.0)
 PRINT_MAX_MEGAPIXELS = 60.0      # default of CUALIFY_PRINT_MAX_MEGAPIXELS
-
-
-def print_pixels(cm: float) -> int:
-    return max(1, round(cm / 2.54 * PRINT_DPI))
 
 
 def print_max_square_cm(max_megapixels: float) -> float:

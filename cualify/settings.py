@@ -14,6 +14,8 @@ import environ
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
+from core import limits as _limits
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
@@ -121,6 +123,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "core.context_processors.site",
+                "accounts.context_processors.roles",
             ],
         },
     },
@@ -169,7 +172,7 @@ Q_CLUSTER = {
 }
 if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL
-    # One cache for every process (API throttle counts must not be per gunicorn worker).
+    # One cache for every process (rate limit and API throttle counts must not be per worker).
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL,
                           "KEY_PREFIX": "cualify"}}
 else:
@@ -241,11 +244,15 @@ STORAGES = {
 WHITENOISE_USE_FINDERS = not PRODUCTION
 WHITENOISE_AUTOREFRESH = DEBUG
 
-# --- Archive limits --------------------------------------------------------------------------
+# --- Image limits (core.limits holds the defaults; core.intake applies them at every door) ----
 # Bytes of one uploaded or imported image file.
-CUALIFY_MAX_IMAGE_BYTES = env.int("CUALIFY_MAX_IMAGE_BYTES", default=20 * 1024 * 1024)
+CUALIFY_MAX_IMAGE_BYTES = env.int("CUALIFY_MAX_IMAGE_BYTES", default=_limits.MAX_IMAGE_BYTES)
 # Pixels (width × height) of one image; larger ones are refused as decompression bombs.
-CUALIFY_MAX_IMAGE_PIXELS = env.int("CUALIFY_MAX_IMAGE_PIXELS", default=40_000_000)
+CUALIFY_MAX_IMAGE_PIXELS = env.int("CUALIFY_MAX_IMAGE_PIXELS", default=_limits.MAX_IMAGE_PIXELS)
+# Long side ÷ short side, and the short side in pixels: a 1 × 60000 strip has few pixels but
+# would be scaled to 64 × 3,840,000 by a model.
+CUALIFY_MAX_IMAGE_ASPECT = env.float("CUALIFY_MAX_IMAGE_ASPECT", default=_limits.MAX_IMAGE_ASPECT)
+CUALIFY_MIN_IMAGE_SIDE = env.int("CUALIFY_MIN_IMAGE_SIDE", default=_limits.MIN_IMAGE_SIDE)
 DATA_UPLOAD_MAX_MEMORY_SIZE = CUALIFY_MAX_IMAGE_BYTES + 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 # Each uploaded file is kept only up to one byte over CUALIFY_MAX_IMAGE_BYTES: a bigger one
@@ -269,7 +276,12 @@ CUALIFY_CLASSIFY_WAIT_SECONDS = env.float("CUALIFY_CLASSIFY_WAIT_SECONDS", defau
 CUALIFY_COMPAT_PREDICT_WAIT_SECONDS = env.float("CUALIFY_COMPAT_PREDICT_WAIT_SECONDS", default=30.0)
 # Serve registered classifiers through their ONNX export (checked to agree with the .pt).
 CUALIFY_SERVE_ONNX = env.bool("CUALIFY_SERVE_ONNX", default=True)
-# A classification still queued after this many seconds was lost (e.g. its worker was killed).
+# A classification's lease: a worker must claim (and finish) it within this many seconds, or the
+# sweeper (every worker's heartbeat, and any read of the record) sends it again; one sent
+# CUALIFY_CLASSIFY_MAX_ATTEMPTS times fails as lost, with a message, instead of waiting for ever.
+CUALIFY_CLASSIFY_LEASE_SECONDS = env.float("CUALIFY_CLASSIFY_LEASE_SECONDS", default=15.0)
+CUALIFY_CLASSIFY_MAX_ATTEMPTS = env.int("CUALIFY_CLASSIFY_MAX_ATTEMPTS", default=2)
+# A heat-map (saliency) request older than this without an answer may be asked again.
 CUALIFY_CLASSIFY_STALE_SECONDS = env.float("CUALIFY_CLASSIFY_STALE_SECONDS", default=300.0)
 # Torch threads per queue worker (one worker per core is the default cluster shape).
 CUALIFY_TORCH_THREADS = env.int("CUALIFY_TORCH_THREADS", default=1)
@@ -292,7 +304,20 @@ CUALIFY_GENERATION_SWEEP_MINUTES = env.int("CUALIFY_GENERATION_SWEEP_MINUTES", d
 # Projection steps for a variation of an uploaded reference image (CPU seconds grow with it).
 CUALIFY_PROJECTION_STEPS = env.int("CUALIFY_PROJECTION_STEPS", default=100)
 # Largest print export, in megapixels (a 300 dpi cloth of 60 × 60 cm is about 50 MP).
-CUALIFY_PRINT_MAX_MEGAPIXELS = env.float("CUALIFY_PRINT_MAX_MEGAPIXELS", default=60.0)
+CUALIFY_PRINT_MAX_MEGAPIXELS = env.float("CUALIFY_PRINT_MAX_MEGAPIXELS", default=_limits.PRINT_MAX_MEGAPIXELS)
+
+# --- Rate limits (core.throttles) -----------------------------------------------------------
+# Requests per user (or, not signed in, per client address) in each scope, counted together at
+# every door: the site's forms, the REST API and the Flask-compatible service (management
+# commands are not limited). "<count>/<sec|min|hour|day>"; empty: no limit. Counted in the
+# default cache: shared by all processes with REDIS_URL, else per process. Past a rate: 429.
+CUALIFY_RATE_LIMITS = {
+    # CUALIFY_THROTTLE_CLASSIFY / _GENERATE, the API-only names these had before, still work.
+    "classify": env.str("CUALIFY_RATE_CLASSIFY", default=env.str("CUALIFY_THROTTLE_CLASSIFY", default="30/min")),
+    "generate": env.str("CUALIFY_RATE_GENERATE", default=env.str("CUALIFY_THROTTLE_GENERATE", default="10/min")),
+    "print": env.str("CUALIFY_RATE_PRINT", default="20/hour"),  # seconds of CPU and hundreds of MB each
+    "saliency": env.str("CUALIFY_RATE_SALIENCY", default="10/min"),
+}
 
 # --- REST API (/api/v1/, cualify/api.py) ------------------------------------------------------
 # Seconds POST /api/v1/classify/ waits for the answer before replying 202 with an address to poll.
@@ -315,8 +340,6 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {
         "anon": env.str("CUALIFY_THROTTLE_ANON", default="120/min"),
         "user": env.str("CUALIFY_THROTTLE_USER", default="1200/min"),
-        "classify": env.str("CUALIFY_THROTTLE_CLASSIFY", default="30/min"),
-        "generate": env.str("CUALIFY_THROTTLE_GENERATE", default="10/min"),
     },
     "NUM_PROXIES": CUALIFY_PROXY_COUNT or None,  # the client address for anonymous throttles
     "EXCEPTION_HANDLER": "core.api.exception_handler",

@@ -121,6 +121,19 @@ class WorkerHeartbeatAdmin(admin.ModelAdmin):
         return False
 
 
+def _visible_fields(model) -> list[str]:
+    """Every field but ``session_key``: a visitor's hashed key ties rows to their browser and is
+    nothing a curator needs to read; ``owner`` (the account, or "anonymous visitor") stands in
+    for ``user``."""
+    return ["owner" if f.name == "user" else f.name for f in model._meta.fields if f.name != "session_key"]
+
+
+class VisitorOwnerMixin:
+    @admin.display(description=_("owner"), ordering="user__username")
+    def owner(self, obj):
+        return obj.user or _("anonymous visitor")
+
+
 class CorrectionInline(admin.TabularInline):
     model = Correction
     extra = 0
@@ -129,10 +142,10 @@ class CorrectionInline(admin.TabularInline):
 
 
 @admin.register(ClassificationRecord)
-class ClassificationRecordAdmin(admin.ModelAdmin):
-    list_display = ["public_id", "status", "motif", "recognised", "confidence", "model_version", "created"]
+class ClassificationRecordAdmin(VisitorOwnerMixin, admin.ModelAdmin):
+    list_display = ["public_id", "status", "motif", "recognised", "confidence", "model_version", "owner", "created"]
     list_filter = ["status", "recognised", "model_version"]
-    readonly_fields = [f.name for f in ClassificationRecord._meta.fields] + ["photo"]
+    readonly_fields = _visible_fields(ClassificationRecord) + ["photo"]
     inlines = [CorrectionInline]
 
     def has_add_permission(self, request):
@@ -197,11 +210,11 @@ class GeneratedImageInline(admin.TabularInline):
 
 
 @admin.register(GenerationJob)
-class GenerationJobAdmin(admin.ModelAdmin):
-    list_display = ["public_id", "mode", "status", "stage", "attempts", "user", "created", "finished"]
+class GenerationJobAdmin(VisitorOwnerMixin, admin.ModelAdmin):
+    list_display = ["public_id", "mode", "status", "stage", "attempts", "owner", "created", "finished"]
     list_filter = ["status", "mode"]
     search_fields = ["public_id", "prompt", "error"]
-    readonly_fields = [f.name for f in GenerationJob._meta.fields]
+    readonly_fields = _visible_fields(GenerationJob)
     inlines = [GeneratedImageInline]
     actions = ["retry", "cancel"]
 

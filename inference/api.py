@@ -8,8 +8,6 @@ curators see everyone's records by address, but every list shows the caller's ow
 """
 from __future__ import annotations
 
-import dataclasses
-import math
 import time
 import uuid
 
@@ -27,11 +25,12 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.permissions import IsCurator
-from core.api import ApiError, FormParser, JSONParser, MultiPartParser
+from core import intake
+from core import limits
+from core.api import ApiError, FormParser, JSONParser, MultiPartParser, image_rejected
 from core.api_schema import error_response
+from core.limits import GENERATION_DEFAULTS as DEFAULTS
 from core.imaging import ImageRejected
-from motifs import services as archive
-from motifs.api import image_rejected
 
 from . import health, registry, selectors
 from .classification import services
@@ -102,6 +101,7 @@ class ClassificationSerializer(serializers.Serializer):
     model_version = serializers.IntegerField(allow_null=True)
     timings = serializers.DictField(child=serializers.FloatField(), help_text="Seconds per stage.")
     processing_time = serializers.FloatField(help_text="Seconds.")
+    error = serializers.CharField(allow_blank=True, help_text="Why it failed (status failed), in the caller's language.")
     status_url = serializers.URLField()
 
 
@@ -119,7 +119,7 @@ CLASSIFICATION_EXAMPLE = {
             {"label": "burung-hong", "motif": "burung-hong", "confidence": 0.0121}],
     "model_version": 1, "timings": {"upload_s": 0.004, "validation_s": 0.021, "queue_s": 0.05, "preprocess_s": 0.003,
                                     "inference_s": 0.012},
-    "processing_time": 0.09,
+    "processing_time": 0.09, "error": "",
     "status_url": "https://cualify.example/api/v1/classifications/0b3c8f0e-4b1a-4e49-9a40-2f6c1f9d7a11/",
 }
 
@@ -170,7 +170,7 @@ class ClassifyView(APIView):
             raise ApiError(services.UNAVAILABLE_MESSAGES.get(reason, services.UNAVAILABLE_MESSAGES["no_worker"]),
                            status=503, code=reason) from exc
         except ImageRejected as exc:
-            raise image_rejected(exc) from exc
+            raise image_rejected(exc, field="file") from exc
         if record.is_finished:
             return Response(_classification(request, record))
         return Response({"id": str(record.public_id), "status": record.status,
@@ -204,13 +204,11 @@ class ClassificationViewSet(viewsets.GenericViewSet):
                                                      session_key=viewer_key(request))
         if record is None:
             raise Http404
-        return Response(_classification(request, services.classification_expire_if_stale(record)))
+        return Response(_classification(request, services.classification_for_reading(record)))
 
 
 # --- generation ------------------------------------------------------------------------------
 
-REQUEST_DEFAULTS = {f.name: f.default for f in dataclasses.fields(generation.GenerationRequest)
-                    if f.default is not dataclasses.MISSING}
 PARAMETERS = ("seed", "count", "truncation", "distance", "refine", "refine_strength", "tile", "upscale")
 
 
@@ -245,9 +243,7 @@ class MotifWeightField(serializers.Field):
             weight = float(weight) if weight not in ("", None) else 1.0
         except (TypeError, ValueError):
             self.fail("weight")
-        if not math.isfinite(weight):
-            self.fail("weight")
-        return slug, weight
+        return slug, weight  # its bounds (finite, 0.1–10) are check_request's, as at every door
 
     def to_representation(self, value):
         return {"slug": value[0], "weight": value[1]}
@@ -264,48 +260,41 @@ class GenerateRequestSerializer(serializers.Serializer):
     which the detail. Variation: one motif or a reference image. Prompt: a description."""
 
     # Only the request's shape: which motifs and values are allowed is decided by
-    # generation.check_request, the rule every door shares (the bounds below repeat the form's so
-    # that the schema shows them).
+    # generation.check_request, the rule every door shares. The bounds below come from
+    # core.limits (as the form's do), so that the schema shows them.
 
     mode = serializers.ChoiceField(choices=GenerationJob.Mode.choices)
     motifs = serializers.ListField(
-        child=MotifWeightField(), required=False, max_length=16,
+        child=MotifWeightField(), required=False, max_length=limits.MAX_REQUEST_MOTIFS,
         help_text="Fusion: 2–4 motifs; variation: one motif (or a `reference` image); prompt: ignored.",
     )
-    structure_from = serializers.CharField(required=False, allow_blank=True, max_length=80,
+    structure_from = serializers.CharField(required=False, allow_blank=True, max_length=limits.MOTIF_SLUG_MAX_CHARS,
                                            help_text="Fusion: the motif that gives the layout.")
-    detail_from = serializers.CharField(required=False, allow_blank=True, max_length=80,
+    detail_from = serializers.CharField(required=False, allow_blank=True, max_length=limits.MOTIF_SLUG_MAX_CHARS,
                                         help_text="Fusion: the motif that gives ornament and colour.")
-    prompt = serializers.CharField(required=False, allow_blank=True, help_text="Prompt mode: a description (≤ 300).")
+    prompt = serializers.CharField(required=False, allow_blank=True, max_length=limits.PROMPT_MAX_CHARS,
+                                   help_text=f"Prompt mode: a description (≤ {limits.PROMPT_MAX_CHARS} characters).")
     reference = serializers.FileField(required=False, allow_empty_file=True,
                                       help_text="Variation (multipart only): vary this image instead of a motif.")
-    seed = serializers.IntegerField(required=False, allow_null=True, min_value=0, max_value=generation.MAX_SEED,
-                                    help_text="Empty: random (always recorded).")
-    count = serializers.IntegerField(required=False, min_value=1, max_value=generation.MAX_COUNT,
-                                     default=REQUEST_DEFAULTS["count"])
-    truncation = serializers.FloatField(required=False, min_value=0.1, max_value=1.0,
-                                        default=REQUEST_DEFAULTS["truncation"])
-    distance = serializers.FloatField(required=False, min_value=0.0, max_value=1.0,
-                                      default=REQUEST_DEFAULTS["distance"], help_text="Variation: how different.")
-    refine = OptionalBooleanField(required=False, default=REQUEST_DEFAULTS["refine"],
+    seed = serializers.IntegerField(required=False, allow_null=True, min_value=0, max_value=limits.MAX_SEED,
+                                    help_text="Empty: random (always recorded). Image i uses seed + i.")
+    count = serializers.IntegerField(required=False, default=DEFAULTS.count, **limits.COUNT.field_kwargs())
+    truncation = serializers.FloatField(required=False, default=DEFAULTS.truncation, **limits.TRUNCATION.field_kwargs())
+    distance = serializers.FloatField(required=False, default=DEFAULTS.distance, help_text="Variation: how different.",
+                                      **limits.DISTANCE.field_kwargs())
+    refine = OptionalBooleanField(required=False, default=DEFAULTS.refine,
                                   help_text="Refine with the diffusion model (needs an active refiner).")
-    refine_strength = serializers.FloatField(required=False, min_value=0.05, max_value=0.9,
-                                             default=REQUEST_DEFAULTS["refine_strength"])
-    tile = OptionalBooleanField(required=False, default=REQUEST_DEFAULTS["tile"], help_text="Seamless tile.")
-    upscale = serializers.ChoiceField(choices=[(f, str(f)) for f in generation.UPSCALE_FACTORS], required=False,
-                                      default=REQUEST_DEFAULTS["upscale"])
+    refine_strength = serializers.FloatField(required=False, default=DEFAULTS.refine_strength,
+                                             **limits.REFINE_STRENGTH.field_kwargs())
+    tile = OptionalBooleanField(required=False, default=DEFAULTS.tile, help_text="Seamless tile.")
+    upscale = serializers.ChoiceField(choices=[(f, str(f)) for f in limits.UPSCALE_FACTORS], required=False,
+                                      default=DEFAULTS.upscale)
 
     def generation_request(self, reference) -> generation.GenerationRequest:
         data = self.validated_data
-        mode = data["mode"]
-        fusion, variation, prompt = (mode == m for m in (GenerationJob.Mode.FUSION, GenerationJob.Mode.VARIATION,
-                                                         GenerationJob.Mode.PROMPT))
-        return generation.GenerationRequest(
-            mode=mode, motifs=() if prompt else tuple(data.get("motifs", ())),
-            structure_from=data.get("structure_from", "") if fusion else "",
-            detail_from=data.get("detail_from", "") if fusion else "",
-            prompt=data.get("prompt", "") if prompt else "",
-            reference=reference if variation else None,
+        return generation.generation_request(
+            mode=data["mode"], motifs=tuple(data.get("motifs", ())), structure_from=data.get("structure_from"),
+            detail_from=data.get("detail_from"), prompt=data.get("prompt"), reference=reference,
             **{name: data[name] for name in PARAMETERS if name in data},
         )
 
@@ -416,11 +405,11 @@ class GenerateView(APIView):
         serializer.is_valid(raise_exception=True)
         reference = None
         upload = serializer.validated_data.get("reference")
-        if upload is not None and serializer.validated_data["mode"] == GenerationJob.Mode.VARIATION:
+        if upload is not None and generation.reference_needed(serializer.validated_data["mode"]):
             try:
-                reference = archive.image_normalize(upload.read())
+                reference = intake.image_normalize(upload.read())
             except ImageRejected as exc:
-                raise image_rejected(exc) from exc
+                raise image_rejected(exc, field="reference") from exc
         try:
             job = generation.generation_job_create(request=serializer.generation_request(reference), user=request.user,
                                                    session_key=_owner_session_key(request))

@@ -116,6 +116,8 @@ class ClassificationRecord(models.Model):
     timings = models.JSONField(_("timings (s)"), default=dict, blank=True)
     error = models.TextField(_("error"), blank=True)
     saliency = models.FileField(upload_to=saliency_path, blank=True, max_length=200)
+    # When the heat map was last asked for: one task per request (services.classification_saliency_request).
+    saliency_requested = models.DateTimeField(null=True, blank=True, editable=False)
     # The lease, as for generation jobs: a worker claims the record (attempts + 1) and must answer
     # before the lease runs out; the sweeper sends a lost one again once, then fails it.
     attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)

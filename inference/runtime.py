@@ -154,6 +154,9 @@ def _heartbeat_loop(interval: float) -> None:
         try:
             close_old_connections()
             warm_up()  # also reloads a model whose active version changed
+            from .classification.services import classification_sweep
+
+            classification_sweep()  # a record whose worker died is sent again within seconds
         except Exception:
             logger.exception("heartbeat failed")
 

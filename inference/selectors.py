@@ -1,5 +1,6 @@
 from django.db.models import Prefetch
 
+from accounts.roles import is_curator
 from motifs.models import Motif, Ownership
 
 from .models import ClassificationRecord, GenerationJob
@@ -17,8 +18,10 @@ def classification_for_viewer(*, public_id, user, session_key: str) -> Classific
 
 
 def may_view(row, *, user, session_key: str) -> bool:
-    """A visitor's own row (same user, or the same browser session when anonymous) or a curator."""
-    if user.is_authenticated and (user.is_staff or row.user_id == user.pk):
+    """A visitor's own row (same user, or the same browser session when anonymous) or a curator
+    (``is_curator``: staff outside the Curator group see only their own). A row whose account
+    was deleted keeps no session (``inference.signals``): curators only."""
+    if user.is_authenticated and (row.user_id == user.pk or is_curator(user)):
         return True
     return row.user_id is None and bool(session_key) and row.session_key == session_key
 
@@ -38,6 +41,13 @@ def generation_jobs_of(*, user, session_key: str):
     return jobs.filter(user__isnull=True, session_key=session_key)
 
 
+def generation_history(*, user, session_key: str, mode: str = ""):
+    """The history page's jobs: a curator's are everyone's, anyone else's their own; newest first."""
+    jobs = (GenerationJob.objects.select_related("user").prefetch_related("images") if is_curator(user)
+            else generation_jobs_of(user=user, session_key=session_key))
+    return jobs.filter(mode=mode) if mode else jobs
+
+
 def classifications_of(*, user, session_key: str):
     """The visitor's own classifications (same rule as ``may_view``, without the curators'
     view of everyone's), newest first."""
@@ -51,5 +61,7 @@ def classifications_of(*, user, session_key: str):
     return records.filter(user__isnull=True, session_key=session_key)
 
 
-def motifs_by_slug(slugs) -> dict[str, Motif]:
-    return {m.slug: m for m in Motif.objects.filter(slug__in=[s for s in slugs if s])}
+def motifs_by_slug(slugs, *, include_drafts: bool = False) -> dict[str, Motif]:
+    """The published motifs among ``slugs`` (drafts too for ``include_drafts``: curators' pages)."""
+    motifs = Motif.objects.all() if include_drafts else Motif.objects.published()
+    return {m.slug: m for m in motifs.filter(slug__in=[s for s in slugs if s])}

@@ -1,6 +1,7 @@
+from django.conf import settings
 from django.db import transaction
 from django.contrib.auth.signals import user_logged_in
-from django.db.models.signals import post_delete
+from django.db.models.signals import post_delete, pre_delete
 from django.dispatch import receiver
 from django_q.signals import post_spawn
 
@@ -46,3 +47,12 @@ def adopt_visitor_records(sender, request, user, **kwargs):
         for model in (ClassificationRecord, GenerationJob):
             model.objects.filter(user__isnull=True, session_key=visitor_key_hash(key)).update(user=user)
         del request.session[VISITOR_KEY]
+
+
+@receiver(pre_delete, sender=settings.AUTH_USER_MODEL)
+def detach_records_of_deleted_account(sender, instance, **kwargs):
+    """A deleted account's records stay (curators may still need them) but belong to no one:
+    rows made on the site also carry the browser session's hash, which would otherwise hand them
+    to whoever holds that browser once the account is gone."""
+    for model in (ClassificationRecord, GenerationJob):
+        model.objects.filter(user=instance).exclude(session_key="").update(session_key="")

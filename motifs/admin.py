@@ -5,6 +5,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from core import intake
 from core.imaging import ImageRejected
 
 from . import services
@@ -36,9 +37,9 @@ class MotifImageForm(forms.ModelForm):
             self.add_error("upload", _("Choose an image file."))
             return cleaned
         try:
-            self.normalized = services.image_normalize(upload.read())
+            self.normalized = intake.image_normalize(upload.read())
         except ImageRejected as exc:
-            self.add_error("upload", services.rejection_message(exc))
+            self.add_error("upload", intake.rejection_message(exc))
             return cleaned
         duplicate = services.image_find_duplicate(self.normalized.sha256)
         if duplicate:

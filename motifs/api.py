@@ -14,7 +14,7 @@ from rest_framework.response import Response
 
 from accounts.roles import is_curator
 from accounts.permissions import CuratorWritesOthersRead
-from core.api import ApiError, MultiPartParser
+from core.api import ApiError, MultiPartParser, image_rejected
 from core.api_schema import error_response
 from core.imaging import ImageRejected
 
@@ -393,15 +393,8 @@ class MotifImageViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
         try:
             image = services.motif_image_create(data=upload.read(), **data)
         except ImageRejected as exc:
-            raise image_rejected(exc) from exc
+            raise image_rejected(exc, field="file") from exc
         except services.DuplicateImage as exc:
             raise ApiError(exc.message, status=409, code="duplicate", existing=exc.existing.pk) from exc
         return Response(MotifImageSerializer(image, context=self.get_serializer_context()).data,
                         status=status.HTTP_201_CREATED)
-
-
-def image_rejected(exc: ImageRejected) -> ApiError:
-    """An upload the intake rules refused: 413 when too large, else 400, with the archive's message."""
-    return ApiError(services.rejection_message(exc), status=413 if exc.code == "too_large" else 400, code=exc.code,
-                    file=[services.rejection_message(exc)])
-

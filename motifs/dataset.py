@@ -19,6 +19,7 @@ from django.utils import timezone
 from django.utils.text import capfirst
 from PIL import Image, ImageEnhance, ImageOps
 
+from core import intake
 from core.imaging import ImageRejected
 
 from . import selectors, services
@@ -123,7 +124,7 @@ def import_images(
                 split=item.split,
             )
         except ImageRejected as exc:
-            report.rejected.append((shown, f"{services.rejection_message(exc)} ({exc.detail or exc.code})"))
+            report.rejected.append((shown, f"{intake.rejection_message(exc)} ({exc.detail or exc.code})"))
         except services.DuplicateImage as exc:
             report.duplicates.append((shown, f"same as image #{exc.existing.pk} of {exc.existing.motif.slug}"))
         except OSError as exc:

@@ -5,33 +5,18 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 
-from core.imaging import ImageRejected, NormalizedImage, normalize_image
+from core.imaging import NormalizedImage
+from core.intake import image_normalize
 
 from .models import Motif, MotifImage
 
 logger = logging.getLogger(__name__)
-
-REJECTION_MESSAGES = {
-    "empty": gettext_lazy("The file is empty."),
-    "too_large": gettext_lazy("The file is too large."),
-    "too_many_pixels": gettext_lazy("The image has too many pixels (a possible decompression bomb)."),
-    "unsupported_format": gettext_lazy("This image format is not supported; use JPEG, PNG, WebP, GIF, BMP or TIFF."),
-    "not_an_image": gettext_lazy("The file is not an image."),
-    "corrupt": gettext_lazy("The image is damaged or truncated."),
-}
-
-
-def rejection_message(exc: ImageRejected) -> str:
-    return str(REJECTION_MESSAGES.get(exc.code, gettext_lazy("The image could not be read.")))
-
 
 class DuplicateImage(Exception):
     def __init__(self, existing: MotifImage):
@@ -44,15 +29,6 @@ class DuplicateImage(Exception):
             "id": self.existing.pk,
             "motif": self.existing.motif,
         }
-
-
-def image_normalize(data: bytes) -> NormalizedImage:
-    """The archive's intake rules with the configured limits; raises ImageRejected."""
-    return normalize_image(
-        data,
-        max_bytes=settings.CUALIFY_MAX_IMAGE_BYTES,
-        max_pixels=settings.CUALIFY_MAX_IMAGE_PIXELS,
-    )
 
 
 def image_find_duplicate(sha256: str) -> MotifImage | None:

@@ -24,7 +24,7 @@ from inference.models import ClassificationRecord, GenerationJob, WorkerHeartbea
 from inference.tests.conftest import classifier, generator, sync_queue  # noqa: F401  (fixtures)
 from inference.tests.test_cluster_integration import database_url, run_cluster
 from motifs.demo_art import render_motif
-from motifs.services import REJECTION_MESSAGES
+from core.intake import rejection_message
 from tests.factories import image_bytes
 from tests.processes import stop_process_group
 
@@ -105,7 +105,7 @@ def test_accept_language_picks_the_language_of_the_messages(compat, classifier, 
     default = compat.post("/predict", data=photo_upload(b"not an image"))
     assert english.headers["Content-Language"] == "en" and indonesian.headers["Content-Language"] == "id"
     assert english.get_json()["error"] == "The file is not an image."
-    assert indonesian.get_json()["error"] == in_language("id", REJECTION_MESSAGES["not_an_image"]) != "The file is not an image."
+    assert indonesian.get_json()["error"] == in_language("id", lambda: rejection_message("not_an_image")) != "The file is not an image."
     assert default.get_json() == indonesian.get_json()  # the site's default language
     assert "Accept-Language" in english.headers["Vary"]
     # The service's own messages go through gettext too (their Indonesian comes with the catalogue).
@@ -119,10 +119,10 @@ def test_predict_of_a_too_large_file_is_413_whichever_limit_catches_it(db, setti
     compat = create_app().test_client()
     big_photo = image_bytes(size=(400, 400), fmt="BMP")          # over the image limit, under the request limit
     payload = assert_error_shape(compat.post("/predict", data=photo_upload(big_photo), headers=EN), 413, "too_large")
-    assert payload["error"] == "The file is too large." and payload["detail"]["max_bytes"] == 20_000
+    assert payload["error"] == "The file is too large (at most 19.5 KB)." and payload["detail"]["max_bytes"] == 20_000
     huge_body = b"\0" * (20_000 + 2 * 1024 * 1024)                # over Flask's MAX_CONTENT_LENGTH
     payload = assert_error_shape(compat.post("/predict", data=photo_upload(huge_body), headers=EN), 413, "too_large")
-    assert payload["error"] == "The file is too large."
+    assert payload["error"] == "The file is too large (at most 19.5 KB)."
     assert not ClassificationRecord.objects.exists()
 
 
@@ -218,8 +218,8 @@ def test_generate_takes_weights_and_a_variation(compat, generator, sync_queue):
     ({"mode": "fusion", "motifs": ["merak", "kepiting"], "count": 99}, "bad_count"),
     ({"mode": "fusion", "motifs": ["merak", "kepiting"], "count": "many"}, "bad_count"),
     ({"mode": "fusion", "motifs": ["merak", "kepiting"], "seed": "abc"}, "bad_seed"),
-    ({"mode": "fusion", "motifs": ["merak", "kepiting"], "seed": -1}, "bad_seed"),
-    ({"mode": "fusion", "motifs": ["merak", "kepiting"], "truncation": 5}, "bad_range"),
+    ({"mode": "fusion", "motifs": ["merak", "kepiting"], "seed": -1, "count": 1}, "bad_seed"),
+    ({"mode": "fusion", "motifs": ["merak", "kepiting"], "truncation": 5}, "bad_truncation"),
     ({"mode": "fusion", "motifs": ["merak", "kepiting"], "upscale": 3}, "bad_upscale"),
     ({"mode": "fusion", "motifs": ["merak", "no-such-motif"]}, "motif_not_generatable"),
     ({"mode": "fusion", "motifs": {"merak": 0, "kepiting": 1}}, "bad_weights"),
@@ -242,7 +242,7 @@ def test_generation_messages_follow_accept_language(compat, generator, sync_queu
 
 def test_malformed_json_is_400_in_the_error_shape(compat, generator, sync_queue):
     response = compat.post("/generate", data="{not json", content_type="application/json", headers=EN)
-    assert assert_error_shape(response, 400, "bad_request")["error"] == "The request could not be read."
+    assert assert_error_shape(response, 400, "not_json")["error"] == "The request body is not valid JSON."
     assert_error_shape(compat.post("/generate", json=["merak"], headers=EN), 400, "bad_request")
 
 

@@ -1,8 +1,6 @@
 from django import forms
-from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
-from motifs import services as archive
 from motifs.models import Motif
 
 from ..models import Correction
@@ -16,13 +14,6 @@ class ClassifyForm(forms.Form):
     consent_training = forms.BooleanField(
         label=_("Curators may add this photo to the archive to improve the model"), required=False, initial=False,
     )
-
-    def clean_photo(self):
-        """Only the size here; the content goes through the intake rules in classification_submit."""
-        upload = self.cleaned_data["photo"]
-        if upload.size > settings.CUALIFY_MAX_IMAGE_BYTES:
-            raise forms.ValidationError(archive.REJECTION_MESSAGES["too_large"], code="too_large")
-        return upload
 
 
 class CorrectionForm(forms.Form):

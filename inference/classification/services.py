@@ -10,10 +10,12 @@ from datetime import timedelta
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import transaction
+from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from core import intake
 from core.imaging import NormalizedImage
 from motifs import services as archive
 from motifs.models import Motif, MotifImage
@@ -41,6 +43,8 @@ def classification_create(
         width=normalized.width, height=normalized.height, sha256=normalized.sha256,
         user=user if user is not None and user.is_authenticated else None,
         session_key=session_key or "", consent_training=consent_training, timings=dict(timings or {}),
+        # Sent once (below); a worker must claim it before the lease runs out.
+        attempts=1, lease_expires=timezone.now() + _lease(),
     )
     stored = None
     try:
@@ -53,6 +57,10 @@ def classification_create(
             record.image.storage.delete(stored)
         raise
     return record
+
+
+def _lease() -> timedelta:
+    return timedelta(seconds=settings.CUALIFY_CLASSIFY_LEASE_SECONDS)
 
 
 def classification_enqueue(record: ClassificationRecord) -> None:
@@ -109,6 +117,18 @@ UNAVAILABLE_MESSAGES = {
     "no_active_classifier": gettext_lazy("Classification is unavailable right now: no classifier is active. Please try again later."),
     "no_worker": gettext_lazy("Classification is unavailable right now: the model service is not running. Please try again later."),
 }
+FAILURE_MESSAGES = {
+    **UNAVAILABLE_MESSAGES,
+    "lost": gettext_lazy("No model worker answered for your photo, even after a second try. Nothing was lost: please try again."),
+    "failed": gettext_lazy("Something went wrong while classifying your photo. Nothing was lost: please try again."),
+}
+
+
+def failure_message(record: ClassificationRecord) -> str:
+    """Why a failed record failed, in the reader's language ('' for one that did not fail)."""
+    if record.status != ClassificationRecord.Status.FAILED:
+        return ""
+    return str(FAILURE_MESSAGES.get(record.error, FAILURE_MESSAGES["failed"]))
 
 
 def classification_submit(
@@ -122,7 +142,7 @@ def classification_submit(
     if not availability.available:
         raise ClassificationUnavailable(availability.reason)
     started = time.perf_counter()
-    normalized = archive.image_normalize(data)
+    normalized = intake.image_normalize(data)
     record = classification_create(
         normalized=normalized, user=user, session_key=session_key, consent_training=consent_training,
         timings={**(timings or {}), "validation_s": time.perf_counter() - started},
@@ -133,9 +153,14 @@ def classification_submit(
 
 def classification_summary(record: ClassificationRecord) -> dict:
     """A finished record as the machine-facing doors answer it (the Flask-era contract, shared by
-    the REST API): confidence 0–1, times in seconds, texts in the active language."""
-    motif = record.motif
+    the REST API): confidence 0–1, times in seconds, texts in the active language.
+
+    Drafts never show here, to curators neither: a record whose motif is a draft now reads as not
+    recognised, and the guesses name only published motifs."""
+    motif = record.motif if record.motif is not None and record.motif.is_published else None
     best = record.top[0] if record.top else {}
+    guessed = [t["slug"] for t in record.top if t.get("slug")]
+    published = set(Motif.objects.published().filter(slug__in=guessed).values_list("slug", flat=True)) if guessed else set()
     timings = {k: round(v, 4) for k, v in record.timings.items() if k.endswith("_s")}
     return {
         "id": str(record.public_id),
@@ -143,7 +168,7 @@ def classification_summary(record: ClassificationRecord) -> dict:
         "label": best.get("label"),
         "motif": motif.slug if motif else None,
         "name": motif.name if motif else None,
-        "recognised": record.recognised,
+        "recognised": record.recognised and motif is not None,
         "confidence": record.confidence,
         "description": motif.description if motif else "",
         "meaning": motif.meaning if motif else "",
@@ -151,10 +176,12 @@ def classification_summary(record: ClassificationRecord) -> dict:
             {"name": o.owner.name, "role": o.role, "verified": o.verified}
             for o in (motif.ownerships.select_related("owner") if motif else [])
         ],
-        "top": [{"label": t["label"], "motif": t["slug"], "confidence": t["probability"]} for t in record.top],
+        "top": [{"label": t["label"], "motif": t["slug"] if t["slug"] in published else None, "confidence": t["probability"]}
+                for t in record.top],
         "model_version": record.model_version_id,
         "timings": timings,
         "processing_time": round(sum(v for k, v in timings.items() if k != "worker_s"), 4),
+        "error": failure_message(record),
     }
 
 
@@ -179,9 +206,12 @@ def _classify(record_id: int, enqueued_at: float | None) -> None:
     from ..runtime import get_model
 
     started = time.perf_counter()
-    record = ClassificationRecord.objects.get(pk=record_id)
-    if record.is_finished:
+    # The claim: the record is this worker's until its lease runs out (then the sweeper sends it
+    # once more); a finished or failed record is left alone.
+    if not ClassificationRecord.objects.filter(pk=record_id, status=ClassificationRecord.Status.QUEUED).update(
+            lease_expires=timezone.now() + _lease()):
         return
+    record = ClassificationRecord.objects.get(pk=record_id)
     timings = dict(record.timings)
     if enqueued_at:
         timings["queue_s"] = max(0.0, time.time() - enqueued_at)
@@ -201,33 +231,80 @@ def _classify(record_id: int, enqueued_at: float | None) -> None:
     ]
     best_index, best_probability = prediction.top[0]
     slug = version.motif_slug(best_index)
-    recognised, distance, reason = slug is not None, None, "ok"
+    # Drafts are invisible outside the admin: a class whose motif is a draft (or gone) has none.
+    motif = Motif.objects.published().filter(slug=slug).first() if slug else None
+    recognised, distance, reason = motif is not None, None, "ok"
     if loaded.calibration is not None:
         decision = decide(loaded.calibration, prediction)
         recognised, distance, reason = recognised and decision.recognised, decision.distance, decision.reason
-    if slug is None:
+    if motif is None:
         reason = "class_without_motif"
     timings.update(preprocess_s=prediction.preprocess_s, inference_s=prediction.inference_s)
     timings["worker_s"] = time.perf_counter() - started
-    ClassificationRecord.objects.filter(pk=record_id).update(
-        status=ClassificationRecord.Status.DONE, model_version=version, top=top,
-        motif=Motif.objects.filter(slug=slug).first() if recognised else None,
+    ClassificationRecord.objects.filter(pk=record_id, status=ClassificationRecord.Status.QUEUED).update(
+        status=ClassificationRecord.Status.DONE, model_version=version, top=top, lease_expires=None,
+        motif=motif if recognised else None,
         recognised=recognised, confidence=float(best_probability), distance=distance, reason=reason,
         timings=timings, completed=timezone.now(),
     )
 
 
-def classification_expire_if_stale(record: ClassificationRecord) -> ClassificationRecord:
-    """A record still queued long after any worker would have answered was lost on the way
-    (e.g. a worker killed with the Redis broker, which drops its task): say so instead of
-    letting the page wait for ever. The photo stays, so the visitor can simply try again."""
-    limit = timezone.now() - timedelta(seconds=settings.CUALIFY_CLASSIFY_STALE_SECONDS)
-    if record.status == ClassificationRecord.Status.QUEUED and record.created < limit:
-        ClassificationRecord.objects.filter(pk=record.pk, status=ClassificationRecord.Status.QUEUED).update(
-            status=ClassificationRecord.Status.FAILED, error="lost: no worker answered", completed=timezone.now()
-        )
+def classification_sweep(*, record: ClassificationRecord | None = None) -> dict[str, int]:
+    """Records whose lease ran out were lost on the way (a worker killed mid-task, or a broker
+    that dropped the task): each is sent once more, and one already sent
+    CUALIFY_CLASSIFY_MAX_ATTEMPTS times fails as "lost", so no page waits for ever. The photo
+    stays, so the visitor can simply try again. Run by every live worker's heartbeat and, for
+    one record, whenever its page or API answer is read."""
+    now = timezone.now()
+    expired = ClassificationRecord.objects.filter(status=ClassificationRecord.Status.QUEUED, lease_expires__lt=now)
+    if record is not None:
+        expired = expired.filter(pk=record.pk)
+    limit = settings.CUALIFY_CLASSIFY_MAX_ATTEMPTS
+    lost = list(expired.filter(attempts__gte=limit).values_list("pk", flat=True))
+    failed = ClassificationRecord.objects.filter(pk__in=lost, status=ClassificationRecord.Status.QUEUED).update(
+        status=ClassificationRecord.Status.FAILED, error="lost", completed=now, lease_expires=None)
+    for pk in lost:
+        classification_notify(pk)  # wake a request still waiting for it
+    resent = 0
+    for pk in expired.filter(attempts__lt=limit).values_list("pk", flat=True):
+        # The conditional UPDATE makes one sweeper (of several workers) the one that re-sends it.
+        if ClassificationRecord.objects.filter(pk=pk, status=ClassificationRecord.Status.QUEUED, lease_expires__lt=now).update(
+                attempts=F("attempts") + 1, lease_expires=now + _lease()):
+            classification_enqueue(ClassificationRecord.objects.get(pk=pk))
+            resent += 1
+    return {"failed": failed, "resent": resent}
+
+
+def classification_for_reading(record: ClassificationRecord) -> ClassificationRecord:
+    """A record as its page or the API shows it: swept first, so a lost one says so."""
+    if record.status == ClassificationRecord.Status.QUEUED and record.lease_expires and record.lease_expires < timezone.now():
+        classification_sweep(record=record)
         record.refresh_from_db()
     return record
+
+
+def classification_saliency_request(record: ClassificationRecord) -> bool:
+    """Queue the heat map of a classified photo once (after commit); True when this call did.
+
+    One conditional UPDATE claims the request, so of any number of concurrent asks (any process)
+    one queues the task. Nothing is queued while the map exists, or while an earlier request is
+    younger than CUALIFY_CLASSIFY_STALE_SECONDS (past it, as for a classification, the task was
+    lost on the way and may be asked again)."""
+    now = timezone.now()
+    lost = now - timedelta(seconds=settings.CUALIFY_CLASSIFY_STALE_SECONDS)
+    claimed = ClassificationRecord.objects.filter(
+        Q(saliency_requested__isnull=True) | Q(saliency_requested__lt=lost),
+        pk=record.pk, status=ClassificationRecord.Status.DONE, saliency="",
+    ).update(saliency_requested=now)
+    if claimed:
+        transaction.on_commit(functools.partial(_saliency_enqueue, record.pk, record.public_id.hex[:12]))
+    return bool(claimed)
+
+
+def _saliency_enqueue(record_id: int, name: str) -> None:
+    from django_q.tasks import async_task
+
+    async_task("inference.classification.tasks.saliency", record_id, task_name=f"saliency-{name}")
 
 
 def classification_saliency(record_id: int) -> None:

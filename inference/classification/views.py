@@ -10,8 +10,10 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from accounts.roles import is_curator
+from core import intake
 from core.imaging import ImageRejected
-from motifs import services as archive
+from core.throttles import rate_limited
 
 from .. import selectors
 from ..visitors import record_session_key, viewer_key
@@ -21,6 +23,7 @@ from .forms import ClassifyForm, CorrectionForm
 UNAVAILABLE = services.UNAVAILABLE_MESSAGES
 
 
+@rate_limited("classify")
 def classify(request):
     started = time.perf_counter()
     availability = services.classification_availability()
@@ -41,7 +44,7 @@ def classify(request):
             )
             return redirect("classify_result", public_id=record.public_id)
         except ImageRejected as exc:
-            form.add_error("photo", forms.ValidationError(archive.rejection_message(exc), code=exc.code))
+            form.add_error("photo", forms.ValidationError(intake.rejection_message(exc), code=exc.code))
         except services.ClassificationUnavailable as exc:  # the last worker left a moment ago
             return render(request, "inference/classify.html", {"form": form, "availability": availability,
                                                               "unavailable_message": UNAVAILABLE[str(exc)]}, status=503)
@@ -56,17 +59,20 @@ def _record_or_404(request, public_id):
 
 
 def classify_result(request, public_id):
-    record = services.classification_expire_if_stale(_record_or_404(request, public_id))
-    motifs = selectors.motifs_by_slug(t["slug"] for t in record.top)
+    record = services.classification_for_reading(_record_or_404(request, public_id))
+    drafts = is_curator(request.user)  # as on a motif's own page: drafts for curators only
+    motifs = selectors.motifs_by_slug((t["slug"] for t in record.top), include_drafts=drafts)
     top = [{**t, "motif": motifs.get(t["slug"]), "percent": round(t["probability"] * 100, 1)} for t in record.top]
+    motif = record.motif if record.motif is not None and (drafts or record.motif.is_published) else None
     return render(request, "inference/result.html", {
-        "record": record, "top": top, "correction_form": CorrectionForm(),
+        "record": record, "motif": motif, "top": top, "correction_form": CorrectionForm(),
+        "failure_message": services.failure_message(record),
         "total_s": sum(v for k, v in record.timings.items() if k.endswith("_s") and k not in ("worker_s",)),
     })
 
 
 def classify_status(request, public_id):
-    record = services.classification_expire_if_stale(_record_or_404(request, public_id))
+    record = services.classification_for_reading(_record_or_404(request, public_id))
     return JsonResponse({"status": record.status, "finished": record.is_finished,
                          "saliency": reverse("classify_saliency_image", args=[record.public_id]) if record.saliency else None})
 
@@ -85,12 +91,10 @@ def classify_saliency_image(request, public_id):
 
 
 @require_POST
+@rate_limited("saliency")
 def classify_saliency(request, public_id):
     record = _record_or_404(request, public_id)
-    from django_q.tasks import async_task
-
-    if record.is_finished and not record.saliency:
-        async_task("inference.classification.tasks.saliency", record.pk)
+    services.classification_saliency_request(record)
     return redirect(f"{reverse('classify_result', args=[record.public_id])}#saliency")
 
 

@@ -12,6 +12,10 @@ transform, written out with PIL so the ``.pt`` and ``.onnx`` engines share it ex
 3. centre crop ``imgsz`` x ``imgsz`` (offsets rounded like torchvision's ``CenterCrop``);
 4. scale to [0, 1] (Ultralytics' mean is 0 and std 1), channels first: NCHW float32.
 
+Steps 2 and 3 never resize to more than ``core.limits.MAX_ENGINE_SIDE`` px a side: past that (a
+strip far longer than wide) only the region the crop keeps is resized
+(``inference.generation.images.resize_and_crop``), so no aspect ratio can ask for a huge image.
+
 Model files are trusted operator input: an Ultralytics ``.pt`` is a pickle that can run code.
 """
 from __future__ import annotations
@@ -27,6 +31,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..generation.images import resize_and_crop
+from .errors import ClassifierLoadError
 from .offline import ensure_offline
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -49,10 +55,6 @@ ONNX_OUTPUTS = ("probabilities", "embedding")
 ONNX_OPSET = 17
 
 
-class ClassifierLoadError(Exception):
-    """The file is missing, unreadable, or not an image classifier this engine can run."""
-
-
 @dataclass(frozen=True)
 class Prediction:
     probabilities: np.ndarray  # (n_classes,) float32, sums to 1
@@ -65,24 +67,18 @@ class Prediction:
 # --- preprocessing (pure) -------------------------------------------------------------------
 
 
-def _resize_shorter_side(image: Image.Image, size: int) -> Image.Image:
-    from PIL import Image
-
-    width, height = image.size
+def _shorter_side_size(width: int, height: int, size: int) -> tuple[int, int]:
+    """The size step 2 of the rule scales a ``width`` x ``height`` image to."""
     if width <= height:
-        new_width, new_height = size, int(size * height / width)
-    else:
-        new_width, new_height = int(size * width / height), size
-    if (new_width, new_height) == (width, height):
-        return image
-    return image.resize((new_width, new_height), Image.Resampling.BILINEAR)
+        return size, int(size * height / width)
+    return int(size * width / height), size
 
 
-def _centre_crop(image: Image.Image, size: int) -> Image.Image:
-    width, height = image.size
+def _centre_box(width: int, height: int, size: int) -> tuple[int, int, int, int]:
+    """The ``size`` x ``size`` square step 3 keeps of a ``width`` x ``height`` image."""
     left = int(round((width - size) / 2.0))
     top = int(round((height - size) / 2.0))
-    return image.crop((left, top, left + size, top + size))
+    return left, top, left + size, top + size
 
 
 def preprocess_images(images: list[Image.Image], imgsz: int) -> np.ndarray:
@@ -97,7 +93,8 @@ def preprocess_images(images: list[Image.Image], imgsz: int) -> np.ndarray:
     batch = np.empty((len(images), 3, imgsz, imgsz), dtype=np.float32)
     for index, image in enumerate(images):
         rgb = image if image.mode == "RGB" else image.convert("RGB")
-        square = _centre_crop(_resize_shorter_side(rgb, imgsz), imgsz)
+        scaled = _shorter_side_size(*rgb.size, imgsz)
+        square = resize_and_crop(rgb, scaled, _centre_box(*scaled, imgsz), Image.Resampling.BILINEAR)
         pixels = np.asarray(square, dtype=np.float32)
         batch[index] = pixels.transpose(2, 0, 1) / 255.0
     return batch
@@ -123,7 +120,7 @@ def _split_network(model):
     layers = list(model.model)
     head = layers[-1]
     if not isinstance(head, Classify):
-        raise ClassifierLoadError(f"the last layer is {type(head).__name__}, not a Classify head")
+        raise ClassifierLoadError("bad_model", f"the last layer is {type(head).__name__}, not a Classify head")
     return layers[:-1], head
 
 
@@ -206,12 +203,15 @@ def _load_ultralytics_checkpoint(path: Path):
         # An absolute path that exists: Ultralytics' download fallback never triggers.
         model, checkpoint = load_checkpoint(str(path), device="cpu", fuse=False)
     except (TypeError, RuntimeError, EOFError, ValueError, KeyError, AttributeError, ModuleNotFoundError) as error:
-        raise ClassifierLoadError(f"{path.name} is not a loadable Ultralytics checkpoint: {error}") from error
+        raise ClassifierLoadError(
+            "bad_model", f"{path.name} is not a loadable Ultralytics checkpoint: {error}"
+        ) from error
     except Exception as error:  # pickle errors and zip errors vary by torch version
-        raise ClassifierLoadError(f"{path.name} could not be read as a model: {error}") from error
+        raise ClassifierLoadError("bad_model", f"{path.name} could not be read as a model: {error}") from error
     task = getattr(model, "task", None)
     if not isinstance(model, ClassificationModel) or task not in (None, "classify"):
         raise ClassifierLoadError(
+            "bad_model",
             f"{path.name} is a {task or type(model).__name__} model, not an image classifier (YOLO -cls)"
         )
     names = getattr(model, "names", None) or {}
@@ -279,23 +279,25 @@ class ClassifierEngine:
         """
         path = Path(path).expanduser().resolve()
         if not path.is_file():
-            raise ClassifierLoadError(f"model file {path} does not exist")
+            raise ClassifierLoadError("no_model", f"model file {path} does not exist")
         if path.stat().st_size == 0:
-            raise ClassifierLoadError(f"model file {path.name} is empty")
+            raise ClassifierLoadError("bad_model", f"model file {path.name} is empty")
         suffix = path.suffix.lower()
         if suffix == ".pt":
             return cls._load_pt(path, device=device)
         if suffix == ".onnx":
             return cls._load_onnx(path, threads=threads)
-        raise ClassifierLoadError(f"{path.name}: expected a .pt or .onnx classifier, got {suffix or 'no suffix'}")
+        raise ClassifierLoadError(
+            "bad_model", f"{path.name}: expected a .pt or .onnx classifier, got {suffix or 'no suffix'}"
+        )
 
     @classmethod
     def _load_pt(cls, path: Path, *, device: str) -> ClassifierEngine:
         if device != "cpu" and not device.startswith("cuda"):
-            raise ClassifierLoadError(f"unsupported device {device!r}")
+            raise ClassifierLoadError("bad_device", f"unsupported device {device!r}")
         model, class_names, imgsz = _load_ultralytics_checkpoint(path)
         if not class_names:
-            raise ClassifierLoadError(f"{path.name} carries no class names")
+            raise ClassifierLoadError("bad_model", f"{path.name} carries no class names")
         module = _build_two_headed_module(model).to(device)
         return cls(
             path=path, kind="pt", class_names=class_names, imgsz=imgsz, torch_module=module, device=device
@@ -316,11 +318,12 @@ class ClassifierEngine:
         try:
             session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         except Exception as error:  # ORT raises its own exception types (InvalidProtobuf, Fail...)
-            raise ClassifierLoadError(f"{path.name} is not a readable ONNX model: {error}") from error
+            raise ClassifierLoadError("bad_model", f"{path.name} is not a readable ONNX model: {error}") from error
         metadata = session.get_modelmeta().custom_metadata_map
         output_names = tuple(output.name for output in session.get_outputs())
         if metadata.get("kind") != ONNX_METADATA_KIND or output_names != ONNX_OUTPUTS:
             raise ClassifierLoadError(
+                "bad_model",
                 f"{path.name} was not exported by inference.engines.export_onnx "
                 f"(needs outputs {ONNX_OUTPUTS} and class names in its metadata)"
             )
@@ -328,7 +331,7 @@ class ClassifierEngine:
             class_names = tuple(json.loads(metadata["names"]))
             imgsz = int(metadata["imgsz"])
         except (KeyError, ValueError) as error:
-            raise ClassifierLoadError(f"{path.name} has unreadable metadata: {error}") from error
+            raise ClassifierLoadError("bad_model", f"{path.name} has unreadable metadata: {error}") from error
         return cls(path=path, kind="onnx", class_names=class_names, imgsz=imgsz, onnx_session=session)
 
     # -- inference ---------------------------------------------------------------------------
@@ -404,7 +407,7 @@ def export_onnx(pt_path: str | Path, out_path: str | Path) -> Path:
     out_path = Path(out_path).expanduser().resolve()
     engine = ClassifierEngine.load(pt_path)
     if engine.kind != "pt":
-        raise ClassifierLoadError(f"{Path(pt_path).name}: export_onnx needs a .pt model")
+        raise ClassifierLoadError("bad_model", f"{Path(pt_path).name}: export_onnx needs a .pt model")
     wrapper = _export_module(engine.torch_module)
     dummy = torch.zeros((1, 3, engine.imgsz, engine.imgsz), dtype=torch.float32)
     out_path.parent.mkdir(parents=True, exist_ok=True)

@@ -3,9 +3,11 @@
 Pure PyTorch and Pillow, no Django. The queue worker loads one :class:`GeneratorEngine` per
 process and calls a mode; every mode returns a :class:`GenerationResult` and rejects bad input
 with :class:`GenerationError` (a stable ``code`` from :data:`ERROR_CODES` that the web
-translates, an English message, and the offending values in ``detail``). The ``validate_*``
-functions run the same checks without torch, and the image, print and PNG helpers need only
-Pillow: importing this module does not import torch, so the web process may use them.
+translates, an English message, and the offending values in ``details``). The ``validate_*``
+functions run the same checks without torch. The image, print and PNG helpers (upscaling,
+seams, repeat previews, print files, PNG metadata, fitting a reference) live in
+:mod:`inference.generation.images`, which needs only Pillow, so the web process uses them
+without importing this module.
 
 Rules every mode shares:
 
@@ -19,9 +21,9 @@ Rules every mode shares:
   would blur them together.
 - **Noise** is always ``const``: the same inputs give the same pixels.
 - **Tiles.** ``tile=True`` synthesises with every convolution wrapped around the borders, so the
-  image repeats without a seam (:func:`seam_error` measures it); :func:`upscale` and
-  :func:`print_tile` then wrap around the borders too.
-- **Upscaling** by 1, 2, 4 or 8 is Pillow's Lanczos filter (:func:`upscale` returns the method
+  image repeats without a seam (``images.seam_error`` measures it); ``images.upscale`` and
+  ``images.print_tile`` then wrap around the borders too.
+- **Upscaling** by 1, 2, 4 or 8 is Pillow's Lanczos filter (``images.upscale`` returns the method
   name for the PNG metadata); it adds pixels, not detail.
 - **Progress** callbacks are called as ``progress(stage, done, total)`` with stages
   ``"class_means"``, ``"synthesis"`` and ``"projection"``; an exception raised inside one stops
@@ -29,123 +31,71 @@ Rules every mode shares:
 """
 from __future__ import annotations
 
-import io
 import json
 import math
-import operator
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
-from PIL import Image, PngImagePlugin
+from PIL import Image
+
+from core import limits
+
+from ..generation.images import (
+    UPSCALE_METHOD,
+    check_upscale,
+    finite_number,
+    fit_reference,
+    number_in_range,
+    upscale,
+    whole_number,
+)
+from .errors import GenerationError, GeneratorLoadError
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
 __all__ = [
-    "AI_METADATA",
     "CLASS_MEAN_SAMPLES",
     "ERROR_CODES",
-    "IPTC_TRAINED_ALGORITHMIC_MEDIA",
-    "MAX_PRINT_PIXELS",
-    "UPSCALE_FACTORS",
-    "UPSCALE_METHOD",
     "GenerationError",
     "GenerationResult",
     "GeneratorEngine",
     "GeneratorLoadError",
     "Projection",
     "coarse_layer_count",
-    "fit_reference",
-    "png_bytes",
-    "print_tile",
-    "read_png_metadata",
-    "repeat_preview",
-    "resize_tile",
-    "seam_error",
-    "upscale",
     "validate_common",
     "validate_fusion",
-    "validate_print",
     "validate_variation",
 ]
 
 Progress = Callable[[str, int, int], None]
 
-MIN_COUNT, MAX_COUNT = 1, 8
-MIN_FUSION_MOTIFS, MAX_FUSION_MOTIFS = 2, 4
-MIN_TRUNCATION, MAX_TRUNCATION = 0.1, 1.0
-SEED_LIMIT = 2**32  # numpy's RandomState takes seeds below 2**32
-UPSCALE_FACTORS = (1, 2, 4, 8)
-UPSCALE_METHOD = "Pillow Lanczos"
-DEFAULT_TRUNCATION = 0.7
-DEFAULT_DISTANCE = 0.3
+# The bounds and defaults are the requests' own (core.limits): the engine checks the same rule
+# the doors do, so a request that passed them never fails here.
+MIN_COUNT, MAX_COUNT = int(limits.COUNT.low), int(limits.COUNT.high)
+MIN_FUSION_MOTIFS, MAX_FUSION_MOTIFS = int(limits.FUSION_MOTIFS.low), int(limits.FUSION_MOTIFS.high)
+MIN_TRUNCATION, MAX_TRUNCATION = limits.TRUNCATION.low, limits.TRUNCATION.high
+SEED_LIMIT = limits.MAX_SEED + 1  # numpy's RandomState takes seeds below 2**32
+DEFAULT_TRUNCATION = limits.GENERATION_DEFAULTS.truncation
+DEFAULT_DISTANCE = limits.GENERATION_DEFAULTS.distance
 # Enough latents that the mean image is within 0.6 of an 8-bit level (mean absolute) of a
 # 16k-sample estimate; one batched mapping pass, ~0.02 s per class on one CPU core (64 px demo).
 CLASS_MEAN_SAMPLES = 1024
 CLASS_MEAN_SEED = 123456789  # RandomState seed of the latents behind every class mean
 DEFAULT_PROJECTION_STEPS = 100  # ~8 s on one CPU core at 64 px
 MAX_PROJECTION_STEPS = 1000
-MIN_TILE_CM, MAX_TILE_CM = 1.0, 100.0
-MIN_FABRIC_CM, MAX_FABRIC_CM = 1.0, 300.0
-MIN_DPI, MAX_DPI = 72, 1200
-# 120 megapixels of RGB is 360 MB in memory: about 1 m x 80 cm of cloth at 300 dpi, or the
-# largest cloth (3 x 3 m, 1255 MP at 300 dpi) at 90 dpi.
-MAX_PRINT_PIXELS = 120_000_000
-MAX_REPEAT = 8
-CM_PER_INCH = 2.54
 
-IPTC_TRAINED_ALGORITHMIC_MEDIA = "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
-# Written into every PNG by png_bytes; callers cannot switch them off.
-AI_METADATA = {
-    "ai_generated": "true",
-    "DigitalSourceType": IPTC_TRAINED_ALGORITHMIC_MEDIA,
-}
-SOFTWARE = "Cualify"
-XMP_KEY = "XML:com.adobe.xmp"
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-
+# The codes a GenerationError carries, from the modes here and the image helpers of
+# inference.generation.images; inference.engines.errors.CODES says what each means.
 ERROR_CODES = (
-    "bad_count",                # count is not 1..8
-    "bad_seed",                 # seed + count - 1 is not within 0..2**32 - 1
-    "bad_range",                # truncation, distance, steps, print size or repeat outside its range
-    "bad_upscale",              # upscale is not 1, 2, 4 or 8
-    "too_few_motifs",           # a fusion of fewer than two motifs
-    "too_many_motifs",          # a fusion of more than four motifs
-    "motif_not_generatable",    # a class index or name the generator does not have
-    "bad_weights",              # not one weight per motif, a negative or non-finite one, or all zero
-    "duplicate_motif",          # the same motif twice in one fusion
-    "source_not_in_motifs",     # structure_from / detail_from is not one of the fused motifs
-    "one_motif",                # a conditional generator needs a class for this mode
-    "unconditional",            # fusion asked of a generator without classes
-    "base_conflict",            # variation given both a base ws and a base seed
-    "bad_latent",               # ws of the wrong shape, or not finite
-    "bad_image",                # not a usable reference image, or a tile that is not square
-    "too_large",                # the print would exceed its pixel limit
-    "bad_metadata",             # PNG metadata keys or values that PNG cannot hold
-    "not_png",                  # read_png_metadata was given something else
+    "bad_count", "bad_seed", "bad_range", "bad_upscale", "too_few_motifs", "too_many_motifs",
+    "motif_not_generatable", "bad_weights", "duplicate_motif", "source_not_in_motifs", "one_motif",
+    "no_classes", "bad_base", "bad_latent", "bad_image", "too_large", "bad_metadata", "bad_png",
 )
-
-
-class GenerationError(ValueError):
-    """Invalid generation input. ``code`` is one of :data:`ERROR_CODES`; ``detail`` holds the values
-    (for ``bad_range`` and ``bad_weights``, ``detail["field"]`` / ``detail["reason"]`` say which)."""
-
-    def __init__(self, code: str, message: str, **detail: Any) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.detail = detail
-
-    def __repr__(self) -> str:
-        return f"GenerationError({self.code!r}, {self.message!r})"
-
-
-class GeneratorLoadError(Exception):
-    """The generator file is missing or not a network this engine can load."""
 
 
 @dataclass(frozen=True)
@@ -183,35 +133,8 @@ class Projection:
 # --- validation (pure, no torch) --------------------------------------------------------------
 
 
-def _as_int(value, name: str, code: str, **detail) -> int:
-    if not isinstance(value, bool):
-        try:
-            return operator.index(value)
-        except TypeError:
-            pass
-    raise GenerationError(code, f"{name} must be a whole number, got {value!r}", value=repr(value), **detail)
-
-
-def _as_float(value, name: str, code: str, **detail) -> float:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        number = math.nan
-    if isinstance(value, bool) or not math.isfinite(number):
-        raise GenerationError(code, f"{name} must be a finite number, got {value!r}", value=repr(value), **detail)
-    return number
-
-
-def _in_range(value, name: str, low, high, *, field: str, integer: bool = False, unit: str = ""):
-    number = (_as_int if integer else _as_float)(value, name, "bad_range", field=field)
-    if not low <= number <= high:
-        raise GenerationError("bad_range", f"{name} must be {low:g}-{high:g}{unit}, got {number:g}{unit}",
-                              field=field, value=number, min=low, max=high)
-    return number
-
-
 def _check_class(value, num_classes: int, name: str = "class index") -> int:
-    index = _as_int(value, name, "motif_not_generatable")
+    index = whole_number(value, name, "motif_not_generatable")
     if not 0 <= index < num_classes:
         raise GenerationError("motif_not_generatable", f"unknown {name} {index}: the generator has classes "
                               f"0..{num_classes - 1}", value=index, num_classes=num_classes)
@@ -219,30 +142,22 @@ def _check_class(value, num_classes: int, name: str = "class index") -> int:
 
 
 def _check_seed(seed, count: int = 1) -> int:
-    seed = _as_int(seed, "seed", "bad_seed")
+    seed = whole_number(seed, "seed", "bad_seed")
     if not 0 <= seed <= SEED_LIMIT - count:
         raise GenerationError("bad_seed", f"seed must be 0..{SEED_LIMIT - count} for {count} images, got {seed}",
                               value=seed, min=0, max=SEED_LIMIT - count)
     return seed
 
 
-def _check_upscale(factor) -> int:
-    factor = _as_int(factor, "upscale", "bad_upscale")
-    if factor not in UPSCALE_FACTORS:
-        raise GenerationError("bad_upscale", f"upscale must be one of {UPSCALE_FACTORS}, got {factor}",
-                              value=factor, choices=list(UPSCALE_FACTORS))
-    return factor
-
-
 def validate_common(*, seed, count, truncation, upscale=1) -> tuple[int, int, float, int]:
     """Check the parameters every mode takes; returns (seed, count, truncation, upscale) normalised."""
-    count = _as_int(count, "count", "bad_count")
+    count = whole_number(count, "count", "bad_count")
     if not MIN_COUNT <= count <= MAX_COUNT:
         raise GenerationError("bad_count", f"count must be {MIN_COUNT}..{MAX_COUNT}, got {count}",
                               value=count, min=MIN_COUNT, max=MAX_COUNT)
     seed = _check_seed(seed, count)
-    truncation = _in_range(truncation, "truncation psi", MIN_TRUNCATION, MAX_TRUNCATION, field="truncation")
-    return seed, count, truncation, _check_upscale(upscale)
+    truncation = number_in_range(truncation, "truncation psi", MIN_TRUNCATION, MAX_TRUNCATION, field="truncation")
+    return seed, count, truncation, check_upscale(upscale)
 
 
 def validate_fusion(
@@ -255,7 +170,7 @@ def validate_fusion(
 ) -> tuple[tuple[int, ...], tuple[float, ...], int | None, int | None]:
     """Check a fusion request; returns (classes, weights normalised to sum 1, structure_from, detail_from)."""
     if num_classes == 0:
-        raise GenerationError("unconditional", "this generator has no motif classes: fusion needs a conditional one")
+        raise GenerationError("no_classes", "this generator has no motif classes: fusion needs a conditional one")
     items = list(classes)
     if items and all(isinstance(item, (tuple, list)) for item in items):
         if weights is not None:
@@ -279,7 +194,7 @@ def validate_fusion(
         raise GenerationError("bad_weights", f"give one weight per motif: {len(indices)} motifs, "
                               f"{len(weights)} weights", reason="count_mismatch", motifs=len(indices),
                               weights=len(weights))
-    weights = tuple(_as_float(weight, "weight", "bad_weights", reason="not_a_number") for weight in weights)
+    weights = tuple(finite_number(weight, "weight", "bad_weights", reason="not_a_number") for weight in weights)
     if any(weight < 0 for weight in weights):
         raise GenerationError("bad_weights", "weights must not be negative", reason="negative", weights=list(weights))
     total = math.fsum(weights)
@@ -298,7 +213,7 @@ def validate_fusion(
 
 
 def validate_variation(*, distance) -> float:
-    return _in_range(distance, "distance", 0.0, 1.0, field="distance")
+    return number_in_range(distance, "distance", 0.0, 1.0, field="distance")
 
 
 def coarse_layer_count(num_ws: int) -> int:
@@ -316,221 +231,6 @@ def coarse_layer_count(num_ws: int) -> int:
     toRGB reads the next w too.
     """
     return max(1, min(num_ws - 1, num_ws - 6))
-
-
-# --- image helpers (pure) ---------------------------------------------------------------------
-
-
-def _rgb_array(image) -> np.ndarray:
-    if isinstance(image, Image.Image):
-        return np.asarray(image.convert("RGB") if image.mode not in ("RGB", "L") else image)
-    return np.asarray(image)
-
-
-def resize_tile(image: Image.Image, size: int, *, wrap: bool = True) -> Image.Image:
-    """Lanczos-resize a square tile to ``size`` px. With ``wrap`` the filter reads across the
-    borders from the opposite side, so a seamless tile stays seamless."""
-    if image.width != image.height:
-        raise GenerationError("bad_image", f"a tile must be square, got {image.width} x {image.height} px")
-    if image.mode not in ("RGB", "RGBA", "L"):
-        image = image.convert("RGB")  # palette indices cannot be filtered
-    if not wrap:
-        return image.resize((size, size), Image.Resampling.LANCZOS)
-    width = image.width
-    # Lanczos-3 reaches three source pixels out (more when shrinking), plus one for rounding.
-    pad = int(math.ceil(3 * max(1.0, width / size))) + 1
-    array = np.asarray(image)
-    pad_width = ((pad, pad), (pad, pad)) + ((0, 0),) * (array.ndim - 2)
-    padded = Image.fromarray(np.pad(array, pad_width, mode="wrap"), image.mode)
-    return padded.resize((size, size), Image.Resampling.LANCZOS, box=(pad, pad, pad + width, pad + width))
-
-
-def upscale(image: Image.Image, factor: int, *, tile: bool = False) -> tuple[Image.Image, str]:
-    """(image enlarged ``factor`` times, the method's name for the metadata): Lanczos, wrapping
-    around the borders when ``tile`` (pass the job's tile flag, or the seam comes back);
-    factor 1 returns the image itself and ``"none"``."""
-    factor = _check_upscale(factor)
-    if factor == 1:
-        return image, "none"
-    if tile:
-        return resize_tile(image, image.width * factor, wrap=True), UPSCALE_METHOD
-    return image.resize((image.width * factor, image.height * factor), Image.Resampling.LANCZOS), UPSCALE_METHOD
-
-
-def seam_error(image) -> float:
-    """How much the wrap-around edge stands out when the image is repeated.
-
-    The mean absolute difference between the last and first column and between the last and
-    first row (the pixels that meet when tiles are laid side by side), divided by the mean
-    absolute difference between neighbouring pixels inside the image. About 1 or below for a
-    seamless tile (the seam is as smooth as any other line); a visible seam gives clearly more
-    (the shipped generator: ~0.8 with ``tile=True``, ~2 without, averaged over images).
-    """
-    array = _rgb_array(image).astype(np.float64)
-    if array.ndim == 2:
-        array = array[..., None]
-    seam = np.concatenate([
-        np.abs(array[:, -1] - array[:, 0]).ravel(),
-        np.abs(array[-1] - array[0]).ravel(),
-    ]).mean()
-    interior = np.concatenate([
-        np.abs(np.diff(array, axis=1)).ravel(),
-        np.abs(np.diff(array, axis=0)).ravel(),
-    ]).mean()
-    if interior == 0:
-        return 0.0 if seam == 0 else math.inf
-    return float(seam / interior)
-
-
-def repeat_preview(image: Image.Image, times: int = 3) -> Image.Image:
-    """The tile repeated ``times`` x ``times`` (3 x 3 shows every seam once from each side)."""
-    times = _in_range(times, "times", 1, MAX_REPEAT, field="times", integer=True)
-    array = np.asarray(image)
-    reps = (times, times) + (1,) * (array.ndim - 2)
-    return Image.fromarray(np.tile(array, reps), image.mode)
-
-
-def _cm_to_px(cm: float, dpi: int) -> int:
-    # Round half up, not Python's round-half-to-even: 5 cm at 300 dpi = 590.55 -> 591 px.
-    return int(math.floor(cm / CM_PER_INCH * dpi + 0.5))
-
-
-def validate_print(*, tile_cm, fabric_width_cm, fabric_height_cm, dpi=300,
-                   max_megapixels=None) -> tuple[int, int, int]:
-    """Check a print request; returns (tile px, fabric width px, fabric height px).
-
-    Sizes are ``round_half_up(cm / 2.54 * dpi)``; the fabric and the resized tile must each stay
-    within ``max_megapixels`` (default :data:`MAX_PRINT_PIXELS`, 120 MP).
-    """
-    tile_cm = _in_range(tile_cm, "the tile", MIN_TILE_CM, MAX_TILE_CM, field="tile_cm", unit=" cm")
-    width_cm = _in_range(fabric_width_cm, "the fabric width", MIN_FABRIC_CM, MAX_FABRIC_CM,
-                         field="fabric_width_cm", unit=" cm")
-    height_cm = _in_range(fabric_height_cm, "the fabric height", MIN_FABRIC_CM, MAX_FABRIC_CM,
-                          field="fabric_height_cm", unit=" cm")
-    dpi = _in_range(dpi, "dpi", MIN_DPI, MAX_DPI, field="dpi", integer=True)
-    limit = MAX_PRINT_PIXELS if max_megapixels is None else int(float(max_megapixels) * 1_000_000)
-    tile_px, width_px, height_px = (_cm_to_px(value, dpi) for value in (tile_cm, width_cm, height_cm))
-    pixels = max(width_px * height_px, tile_px * tile_px)
-    if pixels > limit:
-        raise GenerationError(
-            "too_large",
-            f"a {width_cm:g} x {height_cm:g} cm print with {tile_cm:g} cm tiles at {dpi} dpi needs "
-            f"{pixels / 1e6:.1f} megapixels, more than the limit of {limit / 1e6:g} megapixels: choose a smaller "
-            "fabric or tile, or fewer dpi",
-            pixels=pixels, max_pixels=limit, width_px=width_px, height_px=height_px, tile_px=tile_px)
-    return tile_px, width_px, height_px
-
-
-def print_tile(
-    image: Image.Image,         # a square tile (seamless, from tile=True)
-    tile_cm: float,             # printed size of one tile, 1..100 cm
-    fabric_width_cm: float,     # 1..300 cm
-    fabric_height_cm: float,    # 1..300 cm
-    dpi: int = 300,             # 72..1200
-    *,
-    max_megapixels=None,        # pixel limit, None = MAX_PRINT_PIXELS (120 MP)
-) -> Image.Image:
-    """A print-ready cloth: the tile Lanczos-resized (wrapping, to keep it seamless) to ``tile_cm``
-    at ``dpi`` and repeated from the top-left corner to fill the fabric; the last row and column
-    of tiles are cut at the fabric's edge. ``info["dpi"]`` is set, so saving keeps the physical size."""
-    tile_px, width_px, height_px = validate_print(tile_cm=tile_cm, fabric_width_cm=fabric_width_cm,
-                                                  fabric_height_cm=fabric_height_cm, dpi=dpi,
-                                                  max_megapixels=max_megapixels)
-    tile = resize_tile(image if image.mode in ("RGB", "L") else image.convert("RGB"), tile_px, wrap=True)
-    array = np.asarray(tile)
-    reps = (-(-height_px // tile_px), -(-width_px // tile_px)) + (1,) * (array.ndim - 2)
-    cloth = Image.fromarray(np.ascontiguousarray(np.tile(array, reps)[:height_px, :width_px]), tile.mode)
-    cloth.info["dpi"] = (dpi, dpi)
-    return cloth
-
-
-def fit_reference(image: Image.Image, resolution: int) -> Image.Image:
-    """RGB, shorter side Lanczos-resized to ``resolution``, centre-cropped to a square."""
-    if not isinstance(image, Image.Image):
-        raise GenerationError("bad_image", f"the reference must be a PIL image, got {type(image).__name__}")
-    try:
-        rgb = image.convert("RGB")
-    except (OSError, ValueError) as error:
-        raise GenerationError("bad_image", f"the reference image cannot be read: {error}") from error
-    width, height = rgb.size
-    if width < 1 or height < 1:
-        raise GenerationError("bad_image", "the reference image is empty")
-    scale = resolution / min(width, height)
-    size = (max(resolution, round(width * scale)), max(resolution, round(height * scale)))
-    resized = rgb.resize(size, Image.Resampling.LANCZOS) if size != (width, height) else rgb
-    left = (resized.width - resolution) // 2
-    top = (resized.height - resolution) // 2
-    return resized.crop((left, top, left + resolution, top + resolution))
-
-
-# --- PNG metadata (pure) ----------------------------------------------------------------------
-
-
-def _xmp_packet() -> str:
-    return (
-        '<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>'
-        '<x:xmpmeta xmlns:x="adobe:ns:meta/">'
-        '<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
-        '<rdf:Description rdf:about="" xmlns:Iptc4xmpExt="http://iptc.org/std/Iptc4xmpExt/2008-02-29/"'
-        ' xmlns:xmp="http://ns.adobe.com/xap/1.0/">'
-        f"<Iptc4xmpExt:DigitalSourceType>{IPTC_TRAINED_ALGORITHMIC_MEDIA}</Iptc4xmpExt:DigitalSourceType>"
-        f"<xmp:CreatorTool>{SOFTWARE}</xmp:CreatorTool>"
-        "</rdf:Description></rdf:RDF></x:xmpmeta>"
-        '<?xpacket end="r"?>'
-    )
-
-
-def _check_key(key) -> str:
-    # PNG keywords: 1-79 printable Latin-1 characters, no leading, trailing or double spaces.
-    if (not isinstance(key, str) or not 1 <= len(key) <= 79 or key != key.strip() or "  " in key
-            or any(not (32 <= ord(char) <= 126 or 161 <= ord(char) <= 255) for char in key)):
-        raise GenerationError("bad_metadata", f"PNG metadata key {key!r} must be 1-79 printable Latin-1 "
-                              "characters without outer or double spaces")
-    return key
-
-
-def png_bytes(image: Image.Image, metadata: dict[str, str], *, dpi: int | None = None) -> bytes:
-    """Encode ``image`` as PNG with ``metadata`` as text chunks (tEXt, or iTXt for text beyond Latin-1).
-
-    Always added, and not overridable: ``ai_generated: true``, ``DigitalSourceType`` (the IPTC
-    ``trainedAlgorithmicMedia`` term, as its full URI) and the same in an XMP packet
-    (``XML:com.adobe.xmp``), which is where image tools and platforms look for it; ``Software``
-    defaults to "Cualify". ``dpi`` writes a pHYs chunk (the physical size, for prints). The same
-    input gives the same bytes.
-    """
-    if not isinstance(metadata, dict):
-        raise GenerationError("bad_metadata", "PNG metadata must be a dict of strings")
-    text = {"Software": SOFTWARE}
-    for key, value in metadata.items():
-        if not isinstance(value, str):
-            raise GenerationError("bad_metadata", f"PNG metadata value of {key!r} must be a string, "
-                                  f"got {type(value).__name__}")
-        text[_check_key(key)] = value
-    text.update(AI_METADATA)
-    info = PngImagePlugin.PngInfo()
-    for key, value in text.items():
-        info.add_text(key, value)
-    info.add_itxt(XMP_KEY, _xmp_packet())
-    options = {"pnginfo": info}
-    if dpi is not None:
-        options["dpi"] = (dpi, dpi)
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG", **options)
-    return buffer.getvalue()
-
-
-def read_png_metadata(data: bytes) -> dict[str, str]:
-    """All text chunks (tEXt, zTXt, iTXt) of a PNG, keyed by keyword."""
-    # Checked before Pillow sees the bytes: Ultralytics patches Image.open to install a HEIF
-    # plugin when Pillow cannot identify a file.
-    if not isinstance(data, (bytes, bytearray, memoryview)) or bytes(data[:8]) != PNG_SIGNATURE:
-        raise GenerationError("not_png", "not a PNG file")
-    try:
-        with Image.open(io.BytesIO(bytes(data)), formats=["PNG"]) as image:
-            image.load()
-            return {str(key): str(value) for key, value in image.text.items()}
-    except (OSError, ValueError, SyntaxError) as error:
-        raise GenerationError("not_png", f"not a readable PNG: {error}") from error
 
 
 # --- the engine -------------------------------------------------------------------------------
@@ -572,8 +272,10 @@ class GeneratorEngine:
         path = Path(path).expanduser().resolve()
         try:
             loaded = load_generator(path, device=device)
-        except (FileNotFoundError, CheckpointError, NetworkPickleError) as error:
-            raise GeneratorLoadError(str(error)) from error
+        except FileNotFoundError as error:
+            raise GeneratorLoadError("no_model", str(error), path=str(path)) from error
+        except (CheckpointError, NetworkPickleError) as error:
+            raise GeneratorLoadError("bad_model", str(error), path=str(path)) from error
         G = loaded.G.to(device).eval().requires_grad_(False)
         return cls(G, class_names=loaded.class_names, path=path, source=loaded.source, device=device)
 
@@ -844,7 +546,7 @@ class GeneratorEngine:
         distance = validate_variation(distance=distance)
         class_index = self._class_or_none(class_index)
         if ws is not None and base_seed is not None:
-            raise GenerationError("base_conflict", "give either a base ws or a base seed, not both")
+            raise GenerationError("bad_base", "give either a base ws or a base seed, not both")
         base_seed = _check_seed(base_seed) if base_seed is not None else None
         base_ws = self._prepare_latent(ws) if ws is not None else None
 
@@ -900,7 +602,7 @@ class GeneratorEngine:
         from stylegan2_ada.generate import to_uint8
         from stylegan2_ada.project import image_to_tensor, project
 
-        steps = _in_range(steps, "projection steps", 1, MAX_PROJECTION_STEPS, field="steps", integer=True)
+        steps = number_in_range(steps, "projection steps", 1, MAX_PROJECTION_STEPS, field="steps", integer=True)
         target_image = fit_reference(image, self.resolution)
         target = image_to_tensor(target_image).to(self.device)
         with self._lock:

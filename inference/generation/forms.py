@@ -1,12 +1,15 @@
 from django import forms
-from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
+from core import intake
 from core.imaging import ImageRejected
-from motifs import services as archive
 from motifs.models import Motif
 
+from core import limits
+from core.limits import GENERATION_DEFAULTS as DEFAULTS
+
 from ..models import GenerationJob
+from . import messages
 from . import services as generation
 
 
@@ -24,21 +27,22 @@ class GenerateForm(forms.Form):
     reference = forms.FileField(label=_("Reference image (variation)"), required=False,
                                 widget=forms.ClearableFileInput(attrs={"accept": "image/*"}),
                                 help_text=_("Optional: vary your own photo instead of an archive motif."))
-    prompt = forms.CharField(label=_("Description"), required=False, max_length=300,
+    prompt = forms.CharField(label=_("Description"), required=False, max_length=limits.PROMPT_MAX_CHARS,
                              widget=forms.TextInput(attrs={"placeholder": _("e.g. bunga kenanga merah / red ylang-ylang flowers")}))
-    seed = forms.IntegerField(label=_("Seed"), required=False, min_value=0, max_value=generation.MAX_SEED,
+    seed = forms.IntegerField(label=_("Seed"), required=False, min_value=0, max_value=limits.MAX_SEED,
                               help_text=_("Empty: a random seed (always recorded, so any result can be made again)."))
-    count = forms.IntegerField(label=_("Number of images"), min_value=1, max_value=generation.MAX_COUNT, initial=4)
-    truncation = forms.FloatField(label=_("Truncation (lower: closer to the typical motif)"), min_value=0.1, max_value=1.0,
-                                  initial=0.7, widget=forms.NumberInput(attrs={"step": "0.05"}))
-    distance = forms.FloatField(label=_("How different (variation)"), min_value=0.0, max_value=1.0, initial=0.5,
-                                widget=forms.NumberInput(attrs={"step": "0.05"}))
+    count = forms.IntegerField(label=_("Number of images"), initial=DEFAULTS.count, **limits.COUNT.field_kwargs())
+    truncation = forms.FloatField(label=_("Truncation (lower: closer to the typical motif)"), initial=DEFAULTS.truncation,
+                                  widget=forms.NumberInput(attrs={"step": "0.05"}), **limits.TRUNCATION.field_kwargs())
+    distance = forms.FloatField(label=_("How different (variation)"), initial=DEFAULTS.distance,
+                                widget=forms.NumberInput(attrs={"step": "0.05"}), **limits.DISTANCE.field_kwargs())
     refine = forms.BooleanField(label=_("Refine with the diffusion model"), required=False)
-    refine_strength = forms.FloatField(label=_("Refinement strength"), min_value=0.05, max_value=0.9, initial=0.3,
-                                       widget=forms.NumberInput(attrs={"step": "0.05"}))
-    tile = forms.BooleanField(label=_("Seamless tile (repeats without seams, for printing)"), required=False, initial=True)
-    upscale = forms.TypedChoiceField(label=_("Upscale"), coerce=int, initial=1,
-                                     choices=[(f, f"×{f}") for f in generation.UPSCALE_FACTORS])
+    refine_strength = forms.FloatField(label=_("Refinement strength"), initial=DEFAULTS.refine_strength,
+                                       widget=forms.NumberInput(attrs={"step": "0.05"}), **limits.REFINE_STRENGTH.field_kwargs())
+    tile = forms.BooleanField(label=_("Seamless tile (repeats without seams, for printing)"), required=False,
+                              initial=DEFAULTS.tile)
+    upscale = forms.TypedChoiceField(label=_("Upscale"), coerce=int, initial=DEFAULTS.upscale,
+                                     choices=[(f, f"×{f}") for f in limits.UPSCALE_FACTORS])
 
     def __init__(self, *args, motifs=(), refine_default=False, **kwargs):
         super().__init__(*args, **kwargs)
@@ -50,7 +54,7 @@ class GenerateForm(forms.Form):
         self.fields["refine"].initial = refine_default
         for motif in self.motif_list:
             self.fields[f"weight_{motif.slug}"] = forms.FloatField(
-                label=_("Weight of %(motif)s") % {"motif": motif.name}, required=False, min_value=0.1, max_value=10.0,
+                label=_("Weight of %(motif)s") % {"motif": motif.name}, required=False, **limits.WEIGHT.field_kwargs(),
                 initial=1.0, widget=forms.NumberInput(attrs={"step": "0.1", "class": "weight-input"}),
             )
 
@@ -64,33 +68,23 @@ class GenerateForm(forms.Form):
 
     def clean_reference(self):
         upload = self.cleaned_data.get("reference")
-        if not upload:
+        if not upload or not generation.reference_needed(self.data.get("mode", "")):
             return None
-        if upload.size > settings.CUALIFY_MAX_IMAGE_BYTES:
-            raise forms.ValidationError(archive.REJECTION_MESSAGES["too_large"], code="too_large")
         try:
-            return archive.image_normalize(upload.read())
+            return intake.image_normalize(upload.read())
         except ImageRejected as exc:
-            raise forms.ValidationError(archive.rejection_message(exc), code=exc.code) from exc
+            raise forms.ValidationError(intake.rejection_message(exc), code=exc.code) from exc
 
     def clean(self):
         data = super().clean()
         if self.errors:
             return data
-        mode = data["mode"]
-        slugs = data.get("motifs") or []
-        if mode == GenerationJob.Mode.PROMPT:
-            slugs = []
-        weights = tuple((slug, data.get(f"weight_{slug}") or 1.0) for slug in slugs)
-        self.request = generation.GenerationRequest(
-            mode=mode, motifs=weights,
-            structure_from=data.get("structure_from", "") if mode == GenerationJob.Mode.FUSION else "",
-            detail_from=data.get("detail_from", "") if mode == GenerationJob.Mode.FUSION else "",
-            prompt=data.get("prompt", "") if mode == GenerationJob.Mode.PROMPT else "",
-            reference=data.get("reference") if mode == GenerationJob.Mode.VARIATION else None,
-            seed=data.get("seed"), count=data["count"], truncation=data["truncation"], distance=data["distance"],
-            refine=data.get("refine", False), refine_strength=data["refine_strength"], tile=data.get("tile", False),
-            upscale=data["upscale"],
+        weights = tuple((slug, data.get(f"weight_{slug}") or 1.0) for slug in data.get("motifs") or [])
+        self.request = generation.generation_request(
+            mode=data["mode"], motifs=weights, structure_from=data.get("structure_from"), detail_from=data.get("detail_from"),
+            prompt=data.get("prompt"), reference=data.get("reference"), seed=data.get("seed"), count=data["count"],
+            truncation=data["truncation"], distance=data["distance"], refine=data.get("refine", False),
+            refine_strength=data["refine_strength"], tile=data.get("tile", False), upscale=data["upscale"],
         )
         try:
             generation.check_request(self.request, generation.active_generator())
@@ -100,9 +94,15 @@ class GenerateForm(forms.Form):
 
 
 class PrintForm(forms.Form):
-    tile_cm = forms.FloatField(label=_("Printed tile size (cm)"), min_value=1.0, max_value=100.0, initial=5.0)
-    fabric_width_cm = forms.FloatField(label=_("Fabric width (cm)"), min_value=1.0, max_value=300.0, initial=20.0)
-    fabric_height_cm = forms.FloatField(label=_("Fabric height (cm)"), min_value=1.0, max_value=300.0, initial=20.0)
+    tile_cm = forms.FloatField(label=_("Printed tile size (cm)"), initial=5.0, **limits.PRINT_TILE_CM.field_kwargs())
+    fabric_width_cm = forms.FloatField(label=_("Fabric width (cm)"), initial=20.0, **limits.PRINT_FABRIC_CM.field_kwargs())
+    fabric_height_cm = forms.FloatField(label=_("Fabric height (cm)"), initial=20.0, **limits.PRINT_FABRIC_CM.field_kwargs())
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # The limit is said before anyone asks for too much (the same figures as the refusal).
+        self.limit_note = _("A print file may have at most %(print_megapixels)s megapixels at 300 dpi: for example "
+                            "%(print_side_cm)s × %(print_side_cm)s cm.") % messages.limit_values()
 
 
 class PromoteForm(forms.Form):

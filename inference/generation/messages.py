@@ -1,8 +1,11 @@
 """What visitors read about generation: the message of each refusal or failure code, and the
-worker's stages in the reader's language."""
+worker's stages in the reader's language. Messages that name a bound take it from
+``core.limits``, so the text can never disagree with the rule."""
 from __future__ import annotations
 
 from django.utils.translation import gettext_lazy as _
+
+from core import limits
 
 from ..models import GenerationJob
 
@@ -10,24 +13,44 @@ ERROR_MESSAGES = {
     "no_generator": _("No generator is active. A curator must activate one."),
     "no_worker": _("Generation is unavailable right now: no queue worker is running. Please try again later."),
     "bad_mode": _("Unknown mode: choose fusion, variation or prompt."),
-    "bad_count": _("Choose between 1 and 8 images."),
-    "bad_seed": _("The seed must be a whole number between 0 and 4294967295."),
+    "bad_count": _("Choose between %(count_low)s and %(count_high)s images."),
+    "bad_seed": _("The seed must be a whole number between 0 and %(seed_high)s (image i of a job uses the seed plus i)."),
+    "bad_truncation": _("Truncation must be between %(truncation_low)s and %(truncation_high)s."),
+    "bad_distance": _("“How different” must be between %(distance_low)s and %(distance_high)s."),
+    "bad_refine_strength": _("The refinement strength must be between %(strength_low)s and %(strength_high)s."),
     "bad_range": _("A parameter is outside its allowed range."),
-    "bad_upscale": _("The upscale factor must be 1, 2, 4 or 8."),
+    "bad_upscale": _("The upscale factor must be one of %(upscale_factors)s."),
     "no_refiner": _("Refinement is not available: no refiner is active. Turn it off and try again."),
     "motif_not_generatable": _("The generator does not know this motif yet."),
-    "too_few_motifs": _("Choose at least two motifs for a fusion."),
-    "too_many_motifs": _("Choose at most four motifs for a fusion."),
+    "too_few_motifs": _("Choose at least %(fusion_low)s motifs for a fusion."),
+    "too_many_motifs": _("Choose at most %(fusion_high)s motifs for a fusion."),
     "one_motif": _("Choose one motif, or upload a reference image, for a variation."),
-    "bad_weights": _("Weights must be positive numbers."),
+    "bad_weights": _("Each weight must be a number between %(weight_low)s and %(weight_high)s."),
     "empty": _("Describe the motif you want."),
-    "too_long": _("The description is too long (300 characters at most)."),
+    "too_long": _("The description is too long (%(prompt_max)s characters at most)."),
+    "bad_characters": _("The description contains control characters (such as a NUL byte): remove them."),
     "no_match": _("The description does not match any motif in the archive."),
-    "too_large": _("That print is too large. Choose a smaller cloth or tile."),
+    "too_large": _("That print is too large: a print file may have at most %(print_megapixels)s megapixels at 300 dpi "
+                   "(for example %(print_side_cm)s × %(print_side_cm)s cm). Choose a smaller cloth."),
     "duplicate_motif": _("A motif is chosen twice."),
     "source_not_in_motifs": _("“Structure from” and “detail from” must be among the chosen motifs."),
     "bad_image": _("The reference image could not be used."),
     "no_motifs": _("The archive has no motif the generator knows."),
+    # The other codes an engine may raise (inference.engines.errors.CODES): a test keeps the two in step.
+    "no_classes": _("This generator has no motif classes, so it cannot fuse motifs. A curator must activate another."),
+    "bad_base": _("A variation starts from one base: a motif or a reference image, not both."),
+    "bad_latent": _("The reference image could not be turned into a starting point for variations."),
+    "bad_metadata": _("The image's description could not be written into its PNG file."),
+    "bad_png": _("That file is not a readable PNG image."),
+    "bad_images": _("The generated images could not be refined."),
+    "bad_strength": _("The refinement strength must be above 0 and at most 1."),
+    "bad_steps": _("The number of refinement steps is outside its allowed range."),
+    "bad_options": _("The refiner cannot work with these options."),
+    "no_training_data": _("There are no images to train the refiner on."),
+    "bad_snapshot": _("Training cannot resume from this snapshot: it was made with another network shape."),
+    "no_model": _("A model file is missing. A curator must check the active models."),
+    "bad_model": _("A model file could not be loaded. A curator must check the active models."),
+    "bad_device": _("A model was asked to run on a device this worker does not have."),
     "lost": _("The job was lost by its worker too many times."),
     "failed": _("Something went wrong while generating. Nothing was lost: please try again."),
 }
@@ -57,6 +80,26 @@ def timing_rows(job: GenerationJob) -> list[tuple[str, float]]:
     return [(stage_label(key[:-2]), seconds) for key, seconds in job.timings.items() if key.endswith("_s")]
 
 
-def error_message(code: str) -> str:
-    return str(ERROR_MESSAGES.get(code, ERROR_MESSAGES["failed"]))
+def limit_values(*, count: int | None = None, print_megapixels: float | None = None) -> dict:
+    """The bounds the messages name (``count``: the job's, for the seed range)."""
+    from django.conf import settings
+
+    megapixels = print_megapixels if print_megapixels is not None else settings.CUALIFY_PRINT_MAX_MEGAPIXELS
+    return {
+        "count_low": int(limits.COUNT.low), "count_high": int(limits.COUNT.high),
+        "seed_high": int(limits.seed_bound(count or 1).high),
+        "truncation_low": f"{limits.TRUNCATION.low:g}", "truncation_high": f"{limits.TRUNCATION.high:g}",
+        "distance_low": f"{limits.DISTANCE.low:g}", "distance_high": f"{limits.DISTANCE.high:g}",
+        "strength_low": f"{limits.REFINE_STRENGTH.low:g}", "strength_high": f"{limits.REFINE_STRENGTH.high:g}",
+        "weight_low": f"{limits.WEIGHT.low:g}", "weight_high": f"{limits.WEIGHT.high:g}",
+        "fusion_low": int(limits.FUSION_MOTIFS.low), "fusion_high": int(limits.FUSION_MOTIFS.high),
+        "upscale_factors": ", ".join(f"×{factor}" for factor in limits.UPSCALE_FACTORS),
+        "prompt_max": limits.PROMPT_MAX_CHARS,
+        "print_megapixels": f"{megapixels:g}", "print_side_cm": f"{limits.print_max_square_cm(megapixels):g}",
+    }
+
+
+def error_message(code: str, **context) -> str:
+    """The message of ``code`` in the active language; ``context`` as for ``limit_values``."""
+    return str(ERROR_MESSAGES.get(code, ERROR_MESSAGES["failed"])) % limit_values(**context)
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import socket
 import time
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.conf import settings
@@ -62,25 +62,65 @@ def generation_job_claim(job_id: int, worker: str) -> GenerationJob | None:
     return GenerationJob.objects.get(pk=job_id) if claimed else None
 
 
+# The share of the progress bar each stage takes, in the order a job meets them. A job runs only
+# the stages its mode and options need (``stages_of``); the bar is scaled to those, so it moves
+# evenly whatever the job, and changing a stage's share is one number here.
+STAGE_WEIGHTS = {
+    "loading models": 0.03,
+    "encoding prompt": 0.04,
+    "projecting reference": 0.35,
+    "synthesis": 0.40,
+    "refinement": 0.40,
+    "saving": 0.10,
+}
+
+
+def stages_of(job: GenerationJob) -> list[str]:
+    """The stages ``job`` goes through, in order."""
+    stages = ["loading models"]
+    if job.mode == GenerationJob.Mode.PROMPT:
+        stages.append("encoding prompt")
+    if job.mode == GenerationJob.Mode.VARIATION and job.reference:
+        stages.append("projecting reference")
+    stages.append("synthesis")
+    if job.refine:
+        stages.append("refinement")
+    return stages + ["saving"]
+
+
 class Progress:
     """Writes stage and progress (at most every ``interval`` seconds unless the stage changes),
-    renewing the lease; raises JobStopped when the job is no longer this worker's."""
+    renewing the lease; raises JobStopped when the job is no longer this worker's.
+
+    ``progress(stage, within)``: ``within`` is how far the stage itself is (0–1); the job's
+    fraction comes from STAGE_WEIGHTS over the job's own stages. ``label`` is what the job page
+    shows when it is more than the stage's name ("refinement 3/10")."""
 
     def __init__(self, job: GenerationJob, worker: str, interval: float = 0.3):
         self.job, self.worker, self.interval = job, worker, interval
-        self.stage, self.written = "", 0.0
+        self.shown, self.written = "", 0.0
         self.stage_started: dict[str, float] = {}
+        stages = stages_of(job)
+        total = sum(STAGE_WEIGHTS[stage] for stage in stages)
+        self.start_of, done = {}, 0.0
+        for stage in stages:
+            self.start_of[stage] = done / total
+            done += STAGE_WEIGHTS[stage]
+        self.share = {stage: STAGE_WEIGHTS[stage] / total for stage in stages}
 
-    def __call__(self, stage: str, fraction: float, force: bool = False) -> None:
+    def fraction(self, stage: str, within: float) -> float:
+        return self.start_of[stage] + self.share[stage] * max(0.0, min(1.0, within))
+
+    def __call__(self, stage: str, within: float = 0.0, *, label: str = "", force: bool = False) -> None:
         now = time.monotonic()
-        # "refinement 3/10" is one stage in the timings: its steps only move the bar.
-        self.stage_started.setdefault(re.sub(r" \d+/\d+$", "", stage), now)
-        if not force and stage == self.stage and now - self.written < self.interval:
+        self.stage_started.setdefault(stage, now)
+        shown = label or stage
+        if not force and shown == self.shown and now - self.written < self.interval:
             return
-        self.stage, self.written = stage, now
+        self.shown, self.written = shown, now
         renewed = GenerationJob.objects.filter(
             pk=self.job.pk, status=GenerationJob.Status.RUNNING, lease_owner=self.worker
-        ).update(stage=stage[:60], progress=max(0.0, min(1.0, fraction)),
+        ).update(stage=shown[:60], progress=self.fraction(stage, within),
                  lease_expires=timezone.now() + timedelta(seconds=settings.CUALIFY_GENERATION_LEASE_SECONDS))
         if not renewed:
             raise JobStopped(self.job.pk)
@@ -100,7 +140,7 @@ def generation_run(job_id: int) -> None:
     saved: list[str] = []
     try:
         outputs, versions, progress, started = _generate(job, worker)
-        progress("saving", 0.98, force=True)
+        progress("saving", 0.9, force=True)
         with transaction.atomic():
             current = GenerationJob.objects.select_for_update().get(pk=job.pk)
             if current.status != GenerationJob.Status.RUNNING or current.lease_owner != worker:
@@ -125,11 +165,9 @@ def generation_run(job_id: int) -> None:
 
 def _refusal_code(exc: Exception) -> str:
     """The code of a refusal no retry can mend (an engine or the service said no), else ''."""
-    from ..engines.generator import GenerationError
-    from ..engines.prompt import PromptError
-    from ..engines.refiner import RefinerError
+    from ..engines.errors import EngineError
 
-    return exc.code if isinstance(exc, (GenerationRejected, GenerationError, PromptError, RefinerError)) else ""
+    return exc.code if isinstance(exc, (GenerationRejected, EngineError)) else ""
 
 
 def _failed_attempt(job: GenerationJob, worker: str, exc: Exception, code: str) -> None:
@@ -153,114 +191,174 @@ def _delete(names: list[str]) -> None:
             logger.warning("could not remove %s", name)
 
 
-def _generate(job: GenerationJob, worker: str):
-    from ..runtime import get_model, get_prompt_encoder
+@dataclass
+class _Run:
+    """What one job's stages hand on to the next."""
 
+    job: GenerationJob
+    progress: Progress
+    engine: object = None
+    index_of: dict = field(default_factory=dict)        # motif slug -> generator class
+    versions: dict = field(default_factory=dict)        # what made it, for the record and the PNGs
+    inputs: dict = field(default_factory=dict)
+    classes: list = field(default_factory=list)         # (class index, weight) to synthesise
+    colours: tuple = ()
+    ws: object = None                                   # a projected reference
+    base_class: int = 0
+    seeds: list = field(default_factory=list)
+    images: list = field(default_factory=list)          # uint8 RGB arrays
+
+    def class_index(self, slug: str) -> int:
+        if slug not in self.index_of:
+            raise GenerationRejected("motif_not_generatable", slug)
+        return self.index_of[slug]
+
+    def synthesis_progress(self, stage, done, total):
+        self.progress("synthesis", done / max(total, 1))
+
+
+def _generate(job: GenerationJob, worker: str):
+    """The job's stages, in order: each one a function below."""
     started = time.monotonic()
-    progress = Progress(job, worker)
-    progress("loading models", 0.0, force=True)
+    run = _Run(job=job, progress=Progress(job, worker))
+    _load_models(run)
+    if job.mode == GenerationJob.Mode.PROMPT:
+        _encode_prompt(run)
+    elif job.mode == GenerationJob.Mode.FUSION:
+        run.classes = [(run.class_index(item["slug"]), item["weight"]) for item in job.motifs]
+        run.inputs = {"motifs": {item["slug"]: item["weight"] for item in job.motifs},
+                      "structure_from": job.structure_from, "detail_from": job.detail_from}
+    elif job.reference:
+        _project_reference(run)
+    else:
+        run.classes = [(run.class_index(job.motifs[0]["slug"]), 1.0)]
+        run.inputs = {"motif": job.motifs[0]["slug"]}
+    _synthesise(run)
+    if job.refine:
+        _refine(run)
+    return _encode_outputs(run), run.versions, run.progress, started
+
+
+def _load_models(run: _Run) -> None:
+    from ..runtime import get_model
+
+    run.progress("loading models", force=True)
     loaded = get_model(ModelKind.GENERATOR)
     if loaded is None:
         raise GenerationRejected("no_generator")
-    engine, version = loaded.engine, loaded.version
-    versions = {"generator": {"id": version.pk, "name": version.name, "sha256": version.sha256[:12]}}
-    index_of = {slug: version.class_names.index(name) for name, slug in version.class_map.items() if slug}
+    run.engine, version = loaded.engine, loaded.version
+    run.versions["generator"] = {"id": version.pk, "name": version.name, "sha256": version.sha256[:12]}
+    run.index_of = {slug: version.class_names.index(name) for name, slug in version.class_map.items() if slug}
 
-    def class_index(slug: str) -> int:
-        if slug not in index_of:
-            raise GenerationRejected("motif_not_generatable", slug)
-        return index_of[slug]
 
-    def synthesis_progress(stage, done, total):
-        progress("synthesis", 0.05 + 0.45 * done / max(total, 1))
+def _encode_prompt(run: _Run) -> None:
+    from ..runtime import get_prompt_encoder
 
-    def start_synthesis():
-        progress("synthesis", 0.05, force=True)
+    job = run.job
+    run.progress("encoding prompt", force=True)
+    encoder = get_prompt_encoder()
+    match = encoder.match(job.prompt, _motif_texts(run.index_of))
+    if not match.weights:
+        raise GenerationRejected("no_match")
+    run.colours = match.colours
+    job.prompt_match = {"normalised": match.normalised, "weights": [list(w) for w in match.weights],
+                        "similarities": [list(s) for s in match.similarities], "colours": list(run.colours)}
+    GenerationJob.objects.filter(pk=job.pk).update(prompt_match=job.prompt_match)
+    run.versions["text_encoder"] = {"name": encoder.name}
+    run.classes = [(run.class_index(slug), weight) for slug, weight in match.weights]
+    run.inputs = {"prompt": job.prompt, "matched": {slug: round(w, 3) for slug, w in match.weights}}
 
-    colours: tuple[str, ...] = ()
-    inputs: dict = {}
-    if job.mode == GenerationJob.Mode.PROMPT:
-        progress("encoding prompt", 0.02, force=True)
-        encoder = get_prompt_encoder()
-        match = encoder.match(job.prompt, _motif_texts(index_of))
-        if not match.weights:
-            raise GenerationRejected("no_match")
-        colours = match.colours
-        job.prompt_match = {"normalised": match.normalised, "weights": [list(w) for w in match.weights],
-                            "similarities": [list(s) for s in match.similarities], "colours": list(colours)}
-        GenerationJob.objects.filter(pk=job.pk).update(prompt_match=job.prompt_match)
-        versions["text_encoder"] = {"name": encoder.name}
-        weights = [(class_index(slug), weight) for slug, weight in match.weights]
-        inputs = {"prompt": job.prompt, "matched": {slug: round(w, 3) for slug, w in match.weights}}
-        start_synthesis()
-        if len(weights) == 1:
-            result = engine.variation(class_index=weights[0][0], seed=job.seed, count=job.count, truncation=job.truncation,
-                                      distance=job.distance, tile=job.tile, progress=synthesis_progress)
-        else:
-            result = engine.fusion(classes=weights, seed=job.seed, count=job.count, truncation=job.truncation,
-                                   tile=job.tile, progress=synthesis_progress)
-    elif job.mode == GenerationJob.Mode.FUSION:
-        weights = [(class_index(item["slug"]), item["weight"]) for item in job.motifs]
-        inputs = {"motifs": {item["slug"]: item["weight"] for item in job.motifs},
-                  "structure_from": job.structure_from, "detail_from": job.detail_from}
-        start_synthesis()
-        result = engine.fusion(
-            classes=weights, seed=job.seed, count=job.count, truncation=job.truncation, tile=job.tile,
-            structure_from=class_index(job.structure_from) if job.structure_from else None,
-            detail_from=class_index(job.detail_from) if job.detail_from else None,
-            progress=synthesis_progress,
-        )
-    elif job.reference:
-        ws, base_class, inputs = _project_reference(job, engine, index_of, progress)
-        start_synthesis()
-        result = engine.variation(ws=ws, class_index=base_class, seed=job.seed, count=job.count, truncation=job.truncation,
-                                  distance=job.distance, tile=job.tile, progress=synthesis_progress)
+
+def _project_reference(run: _Run) -> None:
+    """Project the reference photo into w; the class it starts from is the classifier's guess
+    (when one is active and its guess has a generator class), else the first class."""
+    from PIL import Image
+
+    from ..runtime import get_model
+
+    job = run.job
+    run.progress("projecting reference", force=True)
+    with job.reference.open("rb") as handle:
+        picture = Image.open(handle).convert("RGB")
+    guessed = None
+    classifier = get_model(ModelKind.CLASSIFIER)
+    if classifier is not None:
+        top_index = classifier.engine.predict([picture])[0].top[0][0]
+        guessed = classifier.version.motif_slug(top_index)
+        run.base_class = run.index_of.get(guessed, 0)
+    run.ws = run.engine.project_reference(
+        picture, class_index=run.base_class, steps=settings.CUALIFY_PROJECTION_STEPS,
+        callback=lambda step, total: run.progress("projecting reference", step / max(total, 1)),
+    )
+    run.inputs = {"reference": "uploaded image", "closest_motif": guessed}
+
+
+def _synthesise(run: _Run) -> None:
+    """One variation (a single class, or a projected reference) or a fusion (several classes)."""
+    job = run.job
+    run.progress("synthesis", force=True)
+    common = {"seed": job.seed, "count": job.count, "truncation": job.truncation, "tile": job.tile,
+              "progress": run.synthesis_progress}
+    if run.ws is not None:
+        result = run.engine.variation(ws=run.ws, class_index=run.base_class, distance=job.distance, **common)
+    elif len(run.classes) == 1 and job.mode != GenerationJob.Mode.FUSION:
+        result = run.engine.variation(class_index=run.classes[0][0], distance=job.distance, **common)
     else:
-        slug = job.motifs[0]["slug"]
-        inputs = {"motif": slug}
-        start_synthesis()
-        result = engine.variation(class_index=class_index(slug), seed=job.seed, count=job.count, truncation=job.truncation,
-                                  distance=job.distance, tile=job.tile, progress=synthesis_progress)
-
-    images = [_as_array(image) for image in result.images]
-    if job.refine:
-        refiner = get_model(ModelKind.REFINER)
-        if refiner is None:
-            raise GenerationRejected("no_refiner")
-        versions["refiner"] = {"id": refiner.version.pk, "name": refiner.version.name, "sha256": refiner.version.sha256[:12]}
-        import numpy as np
-
-        progress(f"refinement 0/{REFINE_STEPS}", 0.5, force=True)
-        refined = refiner.engine.refine(
-            np.stack(images), strength=job.refine_strength, steps=refine_schedule_steps(job.refine_strength),
-            seed=job.seed, tile=job.tile,
-            callback=lambda i, n: progress(f"refinement {i}/{n}", 0.5 + 0.4 * i / max(n, 1), force=True),
+        result = run.engine.fusion(
+            classes=run.classes, **common,
+            structure_from=run.class_index(job.structure_from) if job.structure_from else None,
+            detail_from=run.class_index(job.detail_from) if job.detail_from else None,
         )
-        images = list(refined)
-    if colours:
+    run.seeds = list(result.seeds)
+    run.images = [_as_array(image) for image in result.images]
+
+
+def _refine(run: _Run) -> None:
+    import numpy as np
+
+    from ..runtime import get_model
+
+    job = run.job
+    refiner = get_model(ModelKind.REFINER)
+    if refiner is None:
+        raise GenerationRejected("no_refiner")
+    run.versions["refiner"] = {"id": refiner.version.pk, "name": refiner.version.name, "sha256": refiner.version.sha256[:12]}
+    run.progress("refinement", label=f"refinement 0/{REFINE_STEPS}", force=True)
+    refined = refiner.engine.refine(
+        np.stack(run.images), strength=job.refine_strength, steps=refine_schedule_steps(job.refine_strength),
+        seed=job.seed, tile=job.tile,
+        callback=lambda i, n: run.progress("refinement", i / max(n, 1), label=f"refinement {i}/{n}", force=True),
+    )
+    run.images = list(refined)
+
+
+def _encode_outputs(run: _Run) -> list[tuple]:
+    """The palette of a prompt's colours, the upscale, and each PNG with its parameters embedded."""
+    from PIL import Image
+
+    from .images import png_bytes, upscale
+
+    job = run.job
+    images = run.images
+    if run.colours:
         from ..engines.prompt import shift_palette
 
-        images = [shift_palette(image, colours[0]) for image in images]
-
-    from ..engines.generator import png_bytes, upscale
-
-    outputs = []
+        images = [shift_palette(image, run.colours[0]) for image in images]
     parameters = {
         "mode": job.mode, "seed": job.seed, "count": job.count, "truncation": job.truncation, "distance": job.distance,
         "refine": job.refine, "refine_strength": job.refine_strength if job.refine else None, "tile": job.tile,
-        "upscale": job.upscale, "colours": list(colours),
+        "upscale": job.upscale, "colours": list(run.colours),
     }
-    for index, (seed, array) in enumerate(zip(result.seeds, images)):
-        progress("saving", 0.9 + 0.08 * index / len(images))
-        from PIL import Image
-
+    outputs = []
+    for index, (seed, array) in enumerate(zip(run.seeds, images)):
+        run.progress("saving", 0.9 * index / len(images))
         picture, method = upscale(Image.fromarray(array), job.upscale, tile=job.tile)
         metadata = {
             "job": job.public_id.hex, "image_seed": str(seed), "upscale_method": method,
-            "parameters": _json(parameters), "inputs": _json(inputs), "models": _json(versions),
+            "parameters": _json(parameters), "inputs": _json(run.inputs), "models": _json(run.versions),
         }
         outputs.append((seed, png_bytes(picture, metadata), picture.width, picture.height, metadata))
-    return outputs, versions, progress, started
+    return outputs
 
 
 def _json(value) -> str:
@@ -285,28 +383,3 @@ def _motif_texts(index_of: dict[str, int]):
                   meaning_id=m.meaning_id, meaning_en=m.meaning_en)
         for m in motifs
     ]
-
-
-def _project_reference(job: GenerationJob, engine, index_of: dict[str, int], progress):
-    """Project the reference photo into w; the class it starts from is the classifier's guess
-    (when one is active and its guess has a generator class), else the first class."""
-    from PIL import Image
-
-    from ..runtime import get_model
-
-    with job.reference.open("rb") as handle:
-        picture = Image.open(handle).convert("RGB")
-    base_class, guessed = 0, None
-    classifier = get_model(ModelKind.CLASSIFIER)
-    if classifier is not None:
-        top_index = classifier.engine.predict([picture])[0].top[0][0]
-        guessed = classifier.version.motif_slug(top_index)
-        base_class = index_of.get(guessed, 0)
-    steps = settings.CUALIFY_PROJECTION_STEPS
-    progress("projecting reference", 0.05, force=True)
-    ws = engine.project_reference(
-        picture, class_index=base_class, steps=steps,
-        callback=lambda step, total: progress("projecting reference", 0.05 + 0.35 * step / max(total, 1)),
-    )
-    return ws, base_class, {"reference": "uploaded image", "closest_motif": guessed}
-

@@ -7,6 +7,7 @@ The ``GenerationJob`` row is the truth; the queue only carries its id.
 from __future__ import annotations
 
 import io
+import json
 import logging
 import random
 from dataclasses import dataclass
@@ -18,7 +19,9 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from core import limits
 from core.imaging import NormalizedImage
+from core.limits import GENERATION_DEFAULTS as DEFAULTS
 from motifs import services as archive
 from motifs.models import Motif, MotifImage
 
@@ -27,23 +30,19 @@ from .messages import error_message, stage_label
 
 logger = logging.getLogger(__name__)
 
-MAX_COUNT = 8
-MAX_SEED = 2**32 - 1
-UPSCALE_FACTORS = (1, 2, 4, 8)
-
-
 class GenerationRejected(Exception):
-    """A request the service refuses before anything is stored; ``code`` keys ERROR_MESSAGES."""
+    """A request the service refuses before anything is stored; ``code`` keys ERROR_MESSAGES,
+    ``context`` fills the bounds its message names (e.g. the job's count for the seed range)."""
 
-    def __init__(self, code: str, detail: str = ""):
+    def __init__(self, code: str, detail: str = "", **context):
         self.code = code
         self.detail = detail
+        self.context = context
         super().__init__(f"{code}: {detail}" if detail else code)
 
     @property
     def message(self) -> str:
-        return error_message(self.code)
-
+        return error_message(self.code, **self.context)
 
 
 # --- what the web calls ----------------------------------------------------------------------
@@ -64,7 +63,8 @@ def generatable_motifs(version: ModelVersion | None = None) -> list[Motif]:
 
 @dataclass(frozen=True)
 class GenerationRequest:
-    """What a form, the API or the Flask-era endpoint asks for, already parsed."""
+    """What a form, the API, the Flask-era endpoint or a command asks for, already parsed.
+    Build it with ``generation_request`` so that fields the mode does not use are dropped."""
 
     mode: str
     motifs: tuple[tuple[str, float], ...] = ()     # (slug, weight)
@@ -73,59 +73,91 @@ class GenerationRequest:
     prompt: str = ""
     reference: NormalizedImage | None = None
     seed: int | None = None                         # random when None, always recorded
-    count: int = 4
-    truncation: float = 0.7
-    distance: float = 0.5
-    refine: bool = False
-    refine_strength: float = 0.3
-    tile: bool = True
-    upscale: int = 1
+    count: int = DEFAULTS.count
+    truncation: float = DEFAULTS.truncation
+    distance: float = DEFAULTS.distance
+    refine: bool = DEFAULTS.refine
+    refine_strength: float = DEFAULTS.refine_strength
+    tile: bool = DEFAULTS.tile
+    upscale: int = DEFAULTS.upscale
+
+
+# The fields only some modes use; every other mode drops them (a fusion never stores an uploaded
+# reference, a prompt job never carries motifs).
+MODE_FIELDS = {
+    GenerationJob.Mode.FUSION: {"motifs", "structure_from", "detail_from"},
+    GenerationJob.Mode.VARIATION: {"motifs", "reference"},
+    GenerationJob.Mode.PROMPT: {"prompt"},
+}
+MODE_ONLY = set().union(*MODE_FIELDS.values())
+
+
+def generation_request(*, mode: str, **fields) -> GenerationRequest:
+    """The one way every door turns what it parsed into a request: the defaults are the
+    dataclass's (``core.limits``), fields the mode does not use are dropped, and None means
+    "not sent". Raises nothing: ``check_request`` decides."""
+    used = MODE_FIELDS.get(mode, MODE_ONLY)
+    kept = {name: value for name, value in fields.items()
+            if value is not None and (name not in MODE_ONLY or name in used)}
+    if "seed" in fields and fields["seed"] is None:
+        kept["seed"] = None
+    return GenerationRequest(mode=mode, **kept)
+
+
+def reference_needed(mode: str) -> bool:
+    """Whether a door should read and check an uploaded reference image for this mode."""
+    return "reference" in MODE_FIELDS.get(mode, set())
+
+
+def _number_in(value, bound: limits.Bound) -> bool:
+    return value in bound
 
 
 def check_request(request: GenerationRequest, version: ModelVersion | None) -> None:
-    """The rules every door shares; raises GenerationRejected with a code."""
+    """The rules every door shares (the bounds are ``core.limits``); raises GenerationRejected."""
     if version is None:
         raise GenerationRejected("no_generator")
     if request.mode not in GenerationJob.Mode.values:
-        raise GenerationRejected("bad_mode", request.mode)
-    if not 1 <= request.count <= MAX_COUNT:
+        raise GenerationRejected("bad_mode", str(request.mode)[:40])
+    if not isinstance(request.count, int) or not _number_in(request.count, limits.COUNT):
         raise GenerationRejected("bad_count", str(request.count))
-    if request.seed is not None and not 0 <= request.seed <= MAX_SEED:
-        raise GenerationRejected("bad_seed", str(request.seed))
-    if not 0.1 <= request.truncation <= 1.0 or not 0.0 <= request.distance <= 1.0:
-        raise GenerationRejected("bad_range")
-    if not 0.05 <= request.refine_strength <= 0.9:
-        raise GenerationRejected("bad_range")
-    if request.upscale not in UPSCALE_FACTORS:
+    if request.seed is not None and (not isinstance(request.seed, int)
+                                     or not _number_in(request.seed, limits.seed_bound(request.count))):
+        raise GenerationRejected("bad_seed", str(request.seed), count=request.count)
+    for name, bound, code in (("truncation", limits.TRUNCATION, "bad_truncation"),
+                              ("distance", limits.DISTANCE, "bad_distance"),
+                              ("refine_strength", limits.REFINE_STRENGTH, "bad_refine_strength")):
+        if not _number_in(getattr(request, name), bound):
+            raise GenerationRejected(code, str(getattr(request, name)))
+    if request.upscale not in limits.UPSCALE_FACTORS or isinstance(request.upscale, bool):
         raise GenerationRejected("bad_upscale", str(request.upscale))
+    slugs = [slug for slug, _ in request.motifs]
+    if len(slugs) > limits.MAX_REQUEST_MOTIFS:
+        raise GenerationRejected("too_many_motifs", str(len(slugs)))
+    if len(set(slugs)) != len(slugs):
+        raise GenerationRejected("duplicate_motif")
     known = {slug for slug in version.class_map.values() if slug}
-    published = set(Motif.objects.published().filter(slug__in=[s for s, _ in request.motifs]).values_list("slug", flat=True))
+    published = set(Motif.objects.published().filter(slug__in=slugs).values_list("slug", flat=True))
     for slug, weight in request.motifs:
         if slug not in known or slug not in published:
-            raise GenerationRejected("motif_not_generatable", slug)
-        if not weight > 0:
-            raise GenerationRejected("bad_weights")
-    if len({slug for slug, _ in request.motifs}) != len(request.motifs):
-        raise GenerationRejected("bad_weights", "a motif is named twice")
+            raise GenerationRejected("motif_not_generatable", str(slug)[:limits.MOTIF_SLUG_MAX_CHARS])
+        if not _number_in(weight, limits.WEIGHT):
+            raise GenerationRejected("bad_weights", str(weight))
     if request.mode == GenerationJob.Mode.FUSION:
-        if len(request.motifs) < 2:
+        if len(slugs) < limits.FUSION_MOTIFS.low:
             raise GenerationRejected("too_few_motifs")
-        if len(request.motifs) > 4:
+        if len(slugs) > limits.FUSION_MOTIFS.high:
             raise GenerationRejected("too_many_motifs")
-        chosen = {slug for slug, _ in request.motifs}
         for choice in (request.structure_from, request.detail_from):
-            if choice and choice not in chosen:
-                raise GenerationRejected("source_not_in_motifs", choice)
+            if choice and choice not in slugs:
+                raise GenerationRejected("source_not_in_motifs", str(choice)[:limits.MOTIF_SLUG_MAX_CHARS])
     elif request.mode == GenerationJob.Mode.VARIATION:
-        if len(request.motifs) + (request.reference is not None) != 1:
+        if len(slugs) + (request.reference is not None) != 1:
             raise GenerationRejected("one_motif")
     else:
-        from ..engines.prompt import PromptError, check_prompt
-
-        try:
-            check_prompt(request.prompt)
-        except PromptError as exc:
-            raise GenerationRejected(exc.code, exc.message) from exc
+        problem = limits.prompt_problem(request.prompt)
+        if problem:
+            raise GenerationRejected(problem)
     if request.refine and not ModelVersion.objects.filter(kind=ModelKind.REFINER, is_active=True).exists():
         raise GenerationRejected("no_refiner")
 
@@ -139,7 +171,7 @@ def generation_job_create(*, request: GenerationRequest, user=None, session_key:
         motifs=[{"slug": slug, "weight": round(float(weight), 4)} for slug, weight in request.motifs],
         structure_from=request.structure_from, detail_from=request.detail_from,
         prompt=" ".join(request.prompt.split()),
-        seed=request.seed if request.seed is not None else random.SystemRandom().randint(0, MAX_SEED),
+        seed=request.seed if request.seed is not None else random.SystemRandom().randint(0, int(limits.seed_bound(request.count).high)),
         count=request.count, truncation=request.truncation, distance=request.distance,
         refine=request.refine, refine_strength=request.refine_strength, tile=request.tile, upscale=request.upscale,
         user=user if user is not None and user.is_authenticated else None, session_key=session_key or "",
@@ -273,17 +305,22 @@ def job_png(image: GeneratedImage) -> bytes:
 
 
 def print_export(*, image: GeneratedImage, tile_cm: float, fabric_width_cm: float, fabric_height_cm: float) -> bytes:
-    """The tile upscaled to ``tile_cm`` at 300 dpi and repeated over the fabric, as PNG bytes.
-    Runs in the web process: Pillow only, bounded by CUALIFY_PRINT_MAX_MEGAPIXELS."""
+    """The tile upscaled to ``tile_cm`` at 300 dpi and repeated over the fabric, as PNG bytes that
+    keep every text chunk of the result (job, seed, parameters, inputs, models) plus the print's
+    own size, and the AI-generated markers (``png_bytes`` always writes them). Runs in the web
+    process (Pillow only) until print files are made in the worker: bounded by
+    CUALIFY_PRINT_MAX_MEGAPIXELS and throttled by the ``print`` rate."""
     from PIL import Image
 
-    from ..engines.generator import print_tile
+    from .images import AI_METADATA, XMP_KEY, png_bytes, print_tile, read_png_metadata
 
-    with image.file.open("rb") as handle:
-        tile = Image.open(handle).convert("RGB")
+    data = job_png(image)
+    tile = Image.open(io.BytesIO(data)).convert("RGB")
     sheet = print_tile(tile, tile_cm=tile_cm, fabric_width_cm=fabric_width_cm, fabric_height_cm=fabric_height_cm,
-                       max_megapixels=settings.CUALIFY_PRINT_MAX_MEGAPIXELS)
-    buffer = io.BytesIO()
-    sheet.save(buffer, "PNG", dpi=(300, 300))
-    return buffer.getvalue()
+                       dpi=limits.PRINT_DPI, max_megapixels=settings.CUALIFY_PRINT_MAX_MEGAPIXELS)
+    written_by_png_bytes = {"Software", XMP_KEY, *AI_METADATA}
+    metadata = {key: value for key, value in read_png_metadata(data).items() if key not in written_by_png_bytes}
+    metadata["print"] = json.dumps({"tile_cm": tile_cm, "fabric_width_cm": fabric_width_cm,
+                                    "fabric_height_cm": fabric_height_cm, "dpi": limits.PRINT_DPI}, sort_keys=True)
+    return png_bytes(sheet, metadata, dpi=limits.PRINT_DPI)
 

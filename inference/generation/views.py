@@ -6,7 +6,8 @@ import uuid
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.admin.views.decorators import staff_member_required
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -14,8 +15,11 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from accounts.roles import is_curator
+from core import intake
+from core.limits import GENERATION_DEFAULTS as DEFAULTS
 from core.imaging import ImageRejected
-from motifs import services as archive
+from core.throttles import rate_limit_response, rate_limited
 
 from .. import health, selectors
 from ..classification import services
@@ -60,6 +64,7 @@ def _rerun_initial(request) -> dict:
     return initial
 
 
+@rate_limited("generate")
 def generate(request):
     availability = health.model_availability(ModelKind.GENERATOR)
     context = {"availability": availability, "unavailable_message": UNAVAILABLE.get(availability.reason)}
@@ -106,7 +111,7 @@ def job_page(request, public_id):
         "job": job, "images": list(job.images.all()), "matched": matched,
         "chosen": [{"motif": motifs.get(item["slug"]), **item} for item in job.motifs],
         "error_message": generation_messages.error_message(job.error) if job.status == GenerationJob.Status.FAILED else "",
-        "print_form": PrintForm(), "promote_form": PromoteForm() if request.user.is_staff else None,
+        "print_form": PrintForm(), "promote_form": PromoteForm() if is_curator(request.user) else None,
         "percent": round(job.progress * 100), "stage": generation_messages.stage_label(job.stage), "timings": generation_messages.timing_rows(job),
     })
 
@@ -135,7 +140,7 @@ def image_file(request, public_id, index):
 def image_repeat(request, public_id, index):
     from PIL import Image
 
-    from ..engines.generator import repeat_preview
+    from .images import repeat_preview
 
     image = _image_or_404(request, public_id, index)
     tile = Image.open(io.BytesIO(generation.job_png(image))).convert("RGB")
@@ -149,7 +154,10 @@ def image_print(request, public_id, index):
     form = PrintForm(request.GET or None)
     if not form.is_valid():
         return render(request, "inference/print.html", {"image": image, "form": form}, status=400 if request.GET else 200)
-    from ..engines.generator import GenerationError
+    refused = rate_limit_response(request, "print")  # the form is cheap, each export is not
+    if refused is not None:
+        return refused
+    from ..engines.errors import GenerationError
 
     try:
         png = generation.print_export(image=image, **form.cleaned_data)
@@ -166,6 +174,7 @@ def image_print(request, public_id, index):
 
 
 @require_POST
+@rate_limited("classify")
 def image_classify(request, public_id, index):
     """"Classify this": the result goes through the same classification door as a photo."""
     image = _image_or_404(request, public_id, index)
@@ -177,19 +186,20 @@ def image_classify(request, public_id, index):
         messages.error(request, services.UNAVAILABLE_MESSAGES[str(exc)])
         return redirect("generate_job", public_id=public_id)
     except ImageRejected as exc:  # cannot happen for our own PNGs, but never a 500
-        messages.error(request, archive.rejection_message(exc))
+        messages.error(request, intake.rejection_message(exc))
         return redirect("generate_job", public_id=public_id)
     return redirect("classify_result", public_id=record.public_id)
 
 
 @require_POST
+@rate_limited("generate")
 def image_as_reference(request, public_id, index):
     """"Use as reference": a variation of this result, projected like an uploaded photo."""
     image = _image_or_404(request, public_id, index)
     job = image.job
-    request_ = generation.GenerationRequest(
-        mode=GenerationJob.Mode.VARIATION, reference=archive.image_normalize(generation.job_png(image)),
-        count=4, truncation=job.truncation, distance=0.3, tile=job.tile, upscale=1,
+    request_ = generation.generation_request(
+        mode=GenerationJob.Mode.VARIATION, reference=intake.image_normalize(generation.job_png(image)),
+        truncation=job.truncation, distance=DEFAULTS.reference_distance, tile=job.tile,
     )
     try:
         new_job = generation.generation_job_create(request=request_, user=request.user, session_key=record_session_key(request))
@@ -200,8 +210,11 @@ def image_as_reference(request, public_id, index):
 
 
 @require_POST
-@staff_member_required
 def image_promote(request, public_id, index):
+    if not is_curator(request.user):  # staff outside the Curator group are no curators
+        if not request.user.is_authenticated:
+            return redirect_to_login(request.get_full_path(), reverse("admin:login"))
+        raise PermissionDenied
     image = _image_or_404(request, public_id, index)
     form = PromoteForm(request.POST)
     if form.is_valid():
@@ -215,14 +228,10 @@ def image_promote(request, public_id, index):
 
 def history(request):
     """The visitor's own jobs (curators: everyone's), newest first, filtered by mode."""
-    everyone = request.user.is_staff
-    jobs = GenerationJob.objects.select_related("user").prefetch_related("images") if everyone else \
-        selectors.generation_jobs_of(user=request.user, session_key=viewer_key(request))
+    everyone = is_curator(request.user)
     mode = request.GET.get("mode", "")
-    if mode in GenerationJob.Mode.values:
-        jobs = jobs.filter(mode=mode)
-    else:
-        mode = ""
+    mode = mode if mode in GenerationJob.Mode.values else ""
+    jobs = selectors.generation_history(user=request.user, session_key=viewer_key(request), mode=mode)
     page = Paginator(jobs, 12).get_page(request.GET.get("page"))
     return render(request, "inference/history.html", {
         "page": page, "everyone": everyone, "mode": mode, "modes": GenerationJob.Mode.choices,
@@ -232,7 +241,7 @@ def history(request):
 
 def job_image(request, pk):
     """Admin thumbnail of one result (curators only)."""
-    if not request.user.is_staff:
+    if not is_curator(request.user):
         raise Http404
     image = get_object_or_404(GeneratedImage, pk=pk)
     return HttpResponse(generation.job_png(image), content_type="image/png")

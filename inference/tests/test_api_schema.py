@@ -52,6 +52,7 @@ def api_schema(db, classifier, generator, sync_queue, settings):
     settings.CUALIFY_PROJECTION_STEPS = 2
     settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {
         name: "100000/min" for name in settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]}}
+    settings.CUALIFY_RATE_LIMITS = {name: "100000/min" for name in settings.CUALIFY_RATE_LIMITS}
     curator = client_for(UserFactory(curator=True))
     headers = {"Authorization": curator._credentials["HTTP_AUTHORIZATION"], "Accept-Language": "en"}
     config = schemathesis.Config.from_dict({"headers": headers, "generation": {"database": "none"}})

@@ -77,6 +77,29 @@ def test_upload_is_classified_by_a_real_cluster_worker(client, qcluster, setting
     assert any(b["models_loaded"].get("classifier") == record.model_version_id for b in beats), beats
 
 
+def test_a_classification_whose_task_was_lost_is_answered_by_a_live_workers_sweep(qcluster):
+    """As when a worker dies with the Redis broker (which drops its task): the record is queued,
+    its lease has run out and no task carries it. A live worker's heartbeat sweep sends it again
+    and the cluster answers it within seconds."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from core import intake
+    from inference.classification import services
+
+    buffer = io.BytesIO()
+    render_motif("merak", 8124, 256).save(buffer, "JPEG")
+    record = services.classification_create(normalized=intake.image_normalize(buffer.getvalue()))
+    ClassificationRecord.objects.filter(pk=record.pk).update(lease_expires=timezone.now() - timedelta(seconds=1))
+    deadline = time.monotonic() + 60
+    while record.status == "queued":
+        assert time.monotonic() < deadline, "no worker picked the lost record up"
+        time.sleep(0.3)
+        record.refresh_from_db()
+    assert record.status == "done" and record.attempts == 2 and record.top[0]["slug"] == "merak", record.error
+
+
 @pytest.fixture
 def generation_cluster(transactional_db, tmp_path):
     # A short lease, so a killed worker's job is free again within seconds.

@@ -18,7 +18,7 @@ from inference.visitors import visitor_key_hash
 from inference.generation import pipeline as generation_pipeline
 
 from inference.generation import messages as generation_messages
-from inference.engines.generator import read_png_metadata, seam_error
+from inference.generation.images import read_png_metadata, seam_error
 from inference.models import ClassificationRecord, GenerationJob
 from motifs.demo_art import render_motif
 from motifs.models import MotifImage
@@ -98,8 +98,8 @@ def test_prompt_in_indonesian_and_english_both_lead_to_kembang_kenanga(client, g
 
 
 @pytest.mark.parametrize("fields, message", [
-    ({"motifs": ["merak"]}, "Choose at least two motifs"),
-    ({"motifs": ["merak", "kepiting", "naga-betarung", "kuda-laut", "ubur-ubur"]}, "at most four"),
+    ({"motifs": ["merak"]}, "Choose at least 2 motifs"),
+    ({"motifs": ["merak", "kepiting", "naga-betarung", "kuda-laut", "ubur-ubur"]}, "at most 4"),
     ({"mode": "variation", "motifs": ["merak", "kepiting"]}, "Choose one motif"),
     ({"mode": "prompt", "prompt": "   "}, "Describe the motif"),
     ({"mode": "prompt", "prompt": "x" * 301}, "at most 300"),
@@ -272,7 +272,24 @@ def test_repeat_preview_and_print_export_sizes(client, finished_job):
     assert sheet.size == (2362, 1181) and round(sheet.info["dpi"][0]) == 300
     client.cookies["cualify_language"] = "en"
     too_big = client.get(url, {"tile_cm": 5, "fabric_width_cm": 300, "fabric_height_cm": 300})
-    assert too_big.status_code == 400 and "too large" in too_big.content.decode()
+    html = too_big.content.decode()
+    assert too_big.status_code == 400 and "too large" in html and "65.5 × 65.5 cm" in html  # the limit, said
+    assert "at most 60 megapixels" in client.get(url).content.decode()  # said before anyone asks
+
+
+def test_a_print_file_keeps_the_results_parameters_and_the_ai_generated_markers(client, finished_job):
+    from inference.generation.images import AI_METADATA, XMP_KEY
+
+    image = finished_job.images.get()
+    original = read_png_metadata(generation.job_png(image))
+    response = client.get(reverse("generate_image_print", args=[finished_job.public_id, 0]),
+                          {"tile_cm": 2, "fabric_width_cm": 4, "fabric_height_cm": 3})
+    printed = read_png_metadata(response.content)
+    for key in ("job", "image_seed", "parameters", "inputs", "models"):
+        assert printed[key] == original[key], key
+    assert {key: printed[key] for key in AI_METADATA} == AI_METADATA
+    assert "trainedAlgorithmicMedia" in printed[XMP_KEY]
+    assert json.loads(printed["print"]) == {"tile_cm": 2.0, "fabric_width_cm": 4.0, "fabric_height_cm": 3.0, "dpi": 300}
 
 
 def test_classify_this_sends_the_result_through_the_classifier(client, finished_job, classifier):

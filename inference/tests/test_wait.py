@@ -5,6 +5,7 @@ import time
 import pytest
 from django.db import connection
 
+from core import intake
 from inference.classification import services
 from inference.models import ClassificationRecord
 
@@ -15,7 +16,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def record():
     from tests.factories import image_bytes
 
-    normalized = services.archive.image_normalize(image_bytes())
+    normalized = intake.image_normalize(image_bytes())
     return services.classification_create(normalized=normalized)
 
 

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from core.limits import MAX_ENGINE_SIDE
 from inference.engines.classifier import ClassifierEngine, ClassifierLoadError, export_onnx, preprocess_images
 
 from .conftest import TINY_CLASSES, TINY_IMGSZ
@@ -39,6 +40,15 @@ def test_truncated_checkpoint_is_a_clear_load_error(tiny_model, tmp_path):
     path.write_bytes(tiny_model.weights.read_bytes()[:5000])
     with pytest.raises(ClassifierLoadError, match="truncated.pt"):
         ClassifierEngine.load(path)
+
+
+def test_load_errors_carry_the_engine_codes(tmp_path):
+    with pytest.raises(ClassifierLoadError) as missing:
+        ClassifierEngine.load(tmp_path / "nowhere.pt")
+    (tmp_path / "model.bin").write_bytes(b"not a model")
+    with pytest.raises(ClassifierLoadError) as unknown:
+        ClassifierEngine.load(tmp_path / "model.bin")
+    assert (missing.value.code, unknown.value.code) == ("no_model", "bad_model")
 
 
 def test_unknown_suffix_is_refused(tmp_path):
@@ -98,6 +108,30 @@ def test_preprocess_matches_the_ultralytics_classify_eval_transform(size):
     ours = preprocess_images([image], 48)[0]
     theirs = classify_transforms(48)(image).numpy()
     np.testing.assert_allclose(ours, theirs, atol=1e-6)
+
+
+@pytest.mark.parametrize("size", [(1, 60000), (60000, 1)])
+def test_preprocess_of_a_thin_strip_resizes_only_the_square_it_keeps(size, resize_sizes):
+    # Scaling the short side first would make 64 x 3,840,000 px (about 1 GB of intermediates).
+    strip = Image.new("RGB", size, (200, 40, 10))
+    batch = preprocess_images([strip], 64)
+    assert batch.shape == (1, 3, 64, 64)
+    np.testing.assert_allclose(batch[0, :, 32, 32], np.array([200, 40, 10]) / 255.0)
+    assert resize_sizes and all(max(side) <= MAX_ENGINE_SIDE for side in resize_sizes), resize_sizes
+
+
+def test_preprocess_of_ordinary_photos_is_resize_then_centre_crop_exactly():
+    rng = np.random.default_rng(4)
+    for _ in range(40):
+        width, height = (int(side) for side in rng.integers(16, 400, 2))
+        imgsz = int(rng.choice([16, 32, 64, 224]))
+        image = Image.fromarray(rng.integers(0, 256, (height, width, 3), dtype=np.uint8))
+        # The rule written out as two steps (the module docstring's steps 2 and 3).
+        scaled = (imgsz, int(imgsz * height / width)) if width <= height else (int(imgsz * width / height), imgsz)
+        resized = image.resize(scaled, Image.Resampling.BILINEAR) if scaled != image.size else image
+        left, top = int(round((scaled[0] - imgsz) / 2.0)), int(round((scaled[1] - imgsz) / 2.0))
+        expected = np.asarray(resized.crop((left, top, left + imgsz, top + imgsz)), np.float32).transpose(2, 0, 1)
+        np.testing.assert_array_equal(preprocess_images([image], imgsz)[0], expected / 255.0)
 
 
 def test_preprocess_refuses_arrays():

@@ -10,13 +10,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from inference.engines.generator import (
-    ERROR_CODES,
+from core.limits import MAX_ENGINE_SIDE
+from inference.engines.generator import ERROR_CODES, GenerationError, GeneratorEngine, coarse_layer_count
+from inference.generation.images import (
     IPTC_TRAINED_ALGORITHMIC_MEDIA,
     MAX_PRINT_PIXELS,
-    GenerationError,
-    GeneratorEngine,
-    coarse_layer_count,
     png_bytes,
     print_tile,
     read_png_metadata,
@@ -203,7 +201,7 @@ def test_png_metadata_round_trips_with_the_ai_generated_marker(engine):
         assert error.value.code == code
     with pytest.raises(GenerationError) as error:
         read_png_metadata(b"GIF89a not a png")
-    assert error.value.code == "not_png"
+    assert error.value.code == "bad_png"
 
 
 def test_print_tile_fills_the_fabric_at_300_dpi_and_refuses_huge_prints(engine):
@@ -216,11 +214,11 @@ def test_print_tile_fills_the_fabric_at_300_dpi_and_refuses_huge_prints(engine):
     assert seam_error(cloth.crop((0, 0, 591, 591))) < 1.2
     with pytest.raises(GenerationError) as error:
         print_tile(tile, tile_cm=5, fabric_width_cm=300, fabric_height_cm=300)
-    assert error.value.code == "too_large" and error.value.detail["max_pixels"] == MAX_PRINT_PIXELS
+    assert error.value.code == "too_large" and error.value.details["max_pixels"] == MAX_PRINT_PIXELS
     assert "1255.5 megapixels" in str(error.value) and "limit of 120 megapixels" in str(error.value)
     with pytest.raises(GenerationError) as error:
         print_tile(tile, tile_cm=5, fabric_width_cm=20, fabric_height_cm=10, max_megapixels=2)
-    assert error.value.code == "too_large" and error.value.detail["pixels"] == 2362 * 1181
+    assert error.value.code == "too_large" and error.value.details["pixels"] == 2362 * 1181
     for sizes in ((0.5, 20, 10), (101, 200, 200), (5, 0, 10), (5, 20, 301)):
         with pytest.raises(GenerationError) as error:
             print_tile(tile, *sizes)
@@ -253,7 +251,7 @@ def test_print_tile_fills_the_fabric_at_300_dpi_and_refuses_huge_prints(engine):
         (lambda e: e.variation(None, seed=0), "one_motif"),
         (lambda e: e.variation(-1, seed=0), "motif_not_generatable"),
         (lambda e: e.variation(MERAK, ws=np.zeros((3, 256)), seed=0), "bad_latent"),
-        (lambda e: e.variation(MERAK, ws=np.zeros(256), base_seed=1, seed=0), "base_conflict"),
+        (lambda e: e.variation(MERAK, ws=np.zeros(256), base_seed=1, seed=0), "bad_base"),
         (lambda e: e.project_reference("motif.png"), "bad_image"),
         (lambda e: e.project_reference(Image.new("RGB", (8, 8)), steps=0), "bad_range"),
     ],
@@ -270,10 +268,10 @@ def test_weight_errors_say_which_rule_was_broken(engine):
                             ((1, float("nan")), "not_a_number")):
         with pytest.raises(GenerationError) as error:
             engine.fusion([MERAK, KEPITING], weights=weights, seed=0)
-        assert (error.value.code, error.value.detail["reason"]) == ("bad_weights", reason)
+        assert (error.value.code, error.value.details["reason"]) == ("bad_weights", reason)
     with pytest.raises(GenerationError) as error:
         engine.fusion([MERAK, KEPITING], seed=0, truncation=0.05)
-    assert error.value.detail["field"] == "truncation"
+    assert error.value.details["field"] == "truncation"
 
 
 def test_progress_reports_each_image(engine):
@@ -281,6 +279,17 @@ def test_progress_reports_each_image(engine):
     engine.fusion([KEMBANG_KENANGA, PUCUK_REBUNG], seed=0, count=3, progress=lambda *args: calls.append(args))
     assert [call for call in calls if call[0] == "synthesis"] == [("synthesis", 1, 3), ("synthesis", 2, 3),
                                                                     ("synthesis", 3, 3)]
+
+
+@pytest.mark.parametrize("size", [(1, 60000), (60000, 1)])
+def test_projecting_a_thin_strip_fits_it_without_a_huge_resize(engine, size, resize_sizes):
+    # Scaling the short side to 64 px first would make a 64 x 3,840,000 px intermediate.
+    strip = Image.new("RGB", size, (180, 60, 30))
+    projection = engine.projection(strip, class_index=MERAK, steps=1)
+    assert projection.target.size == (64, 64)
+    assert np.array_equal(pixels(projection.target)[32, 32], [180, 60, 30])
+    assert tuple(projection.ws.shape) == (1, 10, 256)
+    assert resize_sizes and all(max(side) <= MAX_ENGINE_SIDE for side in resize_sizes), resize_sizes
 
 
 def test_projecting_a_generated_image_gets_closer_and_finds_its_motif(engine):

@@ -133,14 +133,14 @@ def test_resume_refuses_a_snapshot_of_another_network_shape(tiny_run, demo_image
     options = {**TINY, "channels": (8, 8), "resume": True}
     with pytest.raises(RefinerError) as caught:
         train_refiner(RefinerTrainingOptions(data=demo_images, outdir=tmp_path / "run", steps=3, **options))
-    assert caught.value.code == "resume_mismatch"
+    assert caught.value.code == "bad_snapshot"
 
 
 def test_training_afresh_into_a_run_with_snapshots_is_refused(tiny_run, demo_images, tmp_path):
     shutil.copytree(tiny_run[0].outdir, tmp_path / "run")
     with pytest.raises(RefinerError) as caught:
         train_refiner(RefinerTrainingOptions(data=demo_images, outdir=tmp_path / "run", steps=3, **TINY))
-    assert caught.value.code == "invalid_options"
+    assert caught.value.code == "bad_options"
 
 
 def test_training_without_images_is_refused(tmp_path):
@@ -206,18 +206,19 @@ def test_callback_reports_each_denoising_step(tiny_refiner):
 @pytest.mark.parametrize(
     ("change", "code"),
     [
-        ({"strength": 0.0}, "invalid_strength"),
-        ({"strength": 1.5}, "invalid_strength"),
-        ({"strength": float("nan")}, "invalid_strength"),
-        ({"strength": "0.5"}, "invalid_strength"),
-        ({"steps": 0}, "invalid_steps"),
-        ({"steps": 2.5}, "invalid_steps"),
-        ({"seed": -1}, "invalid_seed"),
-        ({"images": np.zeros((1, 16, 16, 3), np.float32)}, "invalid_images"),
-        ({"images": np.zeros((16, 16, 3), np.uint8)}, "invalid_images"),
-        ({"images": np.zeros((1, 16, 16, 4), np.uint8)}, "invalid_images"),
-        ({"images": np.zeros((0, 16, 16, 3), np.uint8)}, "invalid_images"),
-        ({"images": [[0]]}, "invalid_images"),
+        ({"strength": 0.0}, "bad_strength"),
+        ({"strength": 1.5}, "bad_strength"),
+        ({"strength": float("nan")}, "bad_strength"),
+        ({"strength": "0.5"}, "bad_strength"),
+        ({"steps": 0}, "bad_steps"),
+        ({"steps": 2.5}, "bad_steps"),
+        ({"seed": -1}, "bad_seed"),
+        ({"images": np.zeros((1, 16, 16, 3), np.float32)}, "bad_images"),
+        ({"images": np.zeros((16, 16, 3), np.uint8)}, "bad_images"),
+        ({"images": np.zeros((1, 16, 16, 4), np.uint8)}, "bad_images"),
+        ({"images": np.zeros((0, 16, 16, 3), np.uint8)}, "bad_images"),
+        ({"images": [[0]]}, "bad_images"),
+        ({"images": np.zeros((1, 4097, 1, 3), np.uint8)}, "bad_images"),  # past MAX_ENGINE_SIDE
     ],
 )
 def test_bad_refine_arguments_raise_stable_codes(tiny_refiner, change, code):
@@ -233,7 +234,7 @@ def test_loading_a_missing_or_incomplete_folder_raises_stable_codes(tmp_path):
     (tmp_path / "half" / "scheduler").mkdir(parents=True)
     with pytest.raises(RefinerError) as incomplete:
         Refiner.load(tmp_path / "half")
-    assert (missing.value.code, incomplete.value.code) == ("not_found", "invalid_model")
+    assert (missing.value.code, incomplete.value.code) == ("no_model", "bad_model")
 
 
 def test_folder_hash_follows_content_not_location(tiny_run, tmp_path):

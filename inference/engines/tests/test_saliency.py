@@ -3,7 +3,8 @@ import pytest
 from PIL import Image
 
 from inference.engines.classifier import ClassifierEngine
-from inference.engines.saliency import class_activation_map, heat_colours, overlay
+from core.limits import MAX_ENGINE_SIDE
+from inference.engines.saliency import class_activation_map, heat_colours, map_size, overlay
 
 pytestmark = pytest.mark.nodb
 
@@ -48,6 +49,17 @@ def test_overlay_blends_a_coloured_map_over_the_photo_without_touching_it():
     assert left[2] > left[0]  # cold: blue
     assert right[0] > right[2]  # hot: red
     assert overlay(photo, np.zeros((3, 4)), alpha=0.0).tobytes() == photo.tobytes()
+
+
+def test_heat_maps_and_overlays_of_a_huge_photo_stay_within_the_engine_bound(tiny_engine, resize_sizes):
+    strip = Image.new("RGB", (1, 60000), (90, 120, 30))
+    heat = class_activation_map(tiny_engine, strip, 0)
+    assert heat.shape == (MAX_ENGINE_SIDE, 1)  # 1 x 60000 scaled to fit 4096 px, at least 1 px wide
+    wide = Image.new("RGB", (5000, 100), (90, 120, 30))
+    blended = overlay(wide, np.zeros((100, 5000), dtype=np.float32))
+    assert blended.size == map_size(5000, 100) == (MAX_ENGINE_SIDE, 82)
+    assert all(max(side) <= MAX_ENGINE_SIDE for side in resize_sizes), resize_sizes
+    assert map_size(640, 480) == (640, 480)
 
 
 def test_heat_colours_run_from_blue_to_red():

@@ -5,6 +5,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from core.imaging import ImageRejected
+from core.intake import rejection_message
 from inference.classification import services
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"}
@@ -50,7 +51,8 @@ class Command(BaseCommand):
             try:
                 record = services.classification_submit(data=path.read_bytes(), wait_seconds=wait)
             except ImageRejected as exc:
-                self.stdout.write(json.dumps({"file": str(path), "error": exc.code, "detail": exc.detail}))
+                self.stdout.write(json.dumps({"file": str(path), "error": exc.code, "message": rejection_message(exc),
+                                              "detail": exc.detail}, ensure_ascii=False))
                 continue
             except services.ClassificationUnavailable as exc:
                 raise CommandError(f"classification is unavailable: {exc}") from exc

@@ -1,3 +1,4 @@
+import argparse
 import json
 import sys
 import time
@@ -6,12 +7,14 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
+from core import intake
+from core import limits
 from core.imaging import ImageRejected
+from core.limits import GENERATION_DEFAULTS as DEFAULTS
 from inference.generation import services as generation
 from inference.generation import messages as generation_messages
 from inference.models import GenerationJob, ModelKind
 from inference.health import model_availability
-from motifs import services as archive
 
 
 def parse_motifs(text: str) -> tuple[tuple[str, float], ...]:
@@ -41,12 +44,14 @@ class Command(BaseCommand):
         parser.add_argument("--reference", type=Path, help="an image to vary (variation mode)")
         parser.add_argument("--prompt", default="", help="a description in Indonesian or English (prompt mode)")
         parser.add_argument("--seed", type=int, help="default: random (always recorded)")
-        parser.add_argument("--count", type=int, default=4)
-        parser.add_argument("--truncation", type=float, default=0.7)
-        parser.add_argument("--distance", type=float, default=0.5, help="variation: how different, 0–1")
+        parser.add_argument("--count", type=int, default=DEFAULTS.count,
+                            help=f"{limits.COUNT.low:g}–{limits.COUNT.high:g} (default {DEFAULTS.count})")
+        parser.add_argument("--truncation", type=float, default=DEFAULTS.truncation)
+        parser.add_argument("--distance", type=float, default=DEFAULTS.distance, help="variation: how different, 0–1")
         parser.add_argument("--refine", type=float, metavar="STRENGTH", help="refine with the diffusion model at this strength")
-        parser.add_argument("--tile", action="store_true", help="seamless tiles")
-        parser.add_argument("--upscale", type=int, default=1, choices=generation.UPSCALE_FACTORS)
+        parser.add_argument("--tile", action=argparse.BooleanOptionalAction, default=DEFAULTS.tile,
+                            help="seamless tiles (default: on, as on the site)")
+        parser.add_argument("--upscale", type=int, default=DEFAULTS.upscale, choices=limits.UPSCALE_FACTORS)
         parser.add_argument("--outdir", type=Path, required=True)
         parser.add_argument("--json", action="store_true")
         parser.add_argument("--cluster", action="store_true", help="run in the running cluster")
@@ -64,19 +69,19 @@ class Command(BaseCommand):
 
     def run(self, options):
         reference = None
-        if options["reference"]:
+        if options["reference"] and generation.reference_needed(options["mode"]):
             try:
-                reference = archive.image_normalize(options["reference"].read_bytes())
+                reference = intake.image_normalize(options["reference"].read_bytes())
             except OSError as exc:
                 raise CommandError(f"--reference: {exc}") from exc
             except ImageRejected as exc:
-                raise CommandError(f"--reference: {archive.rejection_message(exc)}") from exc
-        request = generation.GenerationRequest(
+                raise CommandError(f"--reference: {intake.rejection_message(exc)}") from exc
+        request = generation.generation_request(
             mode=options["mode"], motifs=parse_motifs(options["motifs"]), structure_from=options["structure_from"],
             detail_from=options["detail_from"], prompt=options["prompt"], reference=reference, seed=options["seed"],
             count=options["count"], truncation=options["truncation"], distance=options["distance"],
-            refine=options["refine"] is not None, refine_strength=options["refine"] if options["refine"] is not None else 0.3,
-            tile=options["tile"], upscale=options["upscale"],
+            refine=options["refine"] is not None, refine_strength=options["refine"], tile=options["tile"],
+            upscale=options["upscale"],
         )
         if options["cluster"]:
             availability = model_availability(ModelKind.GENERATOR)
