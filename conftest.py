@@ -61,3 +61,14 @@ def resize_sizes(monkeypatch):
 
     monkeypatch.setattr(Image.Image, "resize", recording)
     return sizes
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Torch on one thread for the test (as a queue worker runs), the previous count after."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)

@@ -109,21 +109,6 @@ def embed_images(engine, images: Sequence, progress: Progress | None = None, sta
     return np.concatenate(parts) if parts else np.zeros((0, engine.embedding_dim), np.float32)
 
 
-def generated_agreement(
-    generator, classifier_engine, classifier_version: ModelVersion, class_map: dict, *, per_class: int, seed: int,
-    truncation: float,
-) -> float | None:
-    """Share of samples the classifier calls the motif they were conditioned on (None: no class maps to a motif)."""
-    from .engines.metrics import agreement
-
-    samples = generated_by_motif(generator, class_map, per_class=per_class, seed=seed, truncation=truncation)
-    wanted = [slug for slug, images in samples.items() for _ in images]
-    if not wanted:
-        return None
-    _, predicted = classify_images(classifier_engine, classifier_version, [i for images in samples.values() for i in images])
-    return agreement(predicted, wanted)
-
-
 def _real_rows(slugs):
     """The archive's consented images of ``slugs``, AI-generated designs excluded."""
     from motifs.models import MotifImage

@@ -123,3 +123,18 @@ def test_health_endpoints_refuse_writes(client, compat):
     assert client.post("/health").status_code == 405
     response = compat.post("/ready")
     assert response.status_code == 405 and set(response.get_json()) == {"error", "detail"}
+
+
+def test_ready_asks_for_the_kind_it_needs_and_counts_only_workers_that_serve_it(client, compat, classifier, generator):
+    beat({"classifier": classifier.pk})  # a classify-only worker
+    assert both(client, compat, "/ready")[0][0] == 200
+    site, service = both(client, compat, "/ready?kind=generator")
+    assert site == service and site[0] == 503 and site[1]["detail"]["missing"] == ["no_worker"]
+    assert site[1]["detail"]["kind"] == "generator"
+    WorkerHeartbeat.objects.create(host="worker-2", pid=7, models_loaded={"generator": generator.pk})
+    assert both(client, compat, "/ready?kind=generator")[0][0] == 200
+    status, payload = both(client, compat, "/ready?kind=refiner")[0]
+    assert status == 503 and payload["detail"]["missing"] == ["no_refiner"]
+    status, payload = both(client, compat, "/ready?kind=teapot")[0]
+    assert status == 400 and payload["detail"]["code"] == "bad_kind"
+

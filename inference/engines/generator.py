@@ -31,7 +31,6 @@ Rules every mode shares:
 """
 from __future__ import annotations
 
-import json
 import math
 import threading
 import time
@@ -104,19 +103,6 @@ class GenerationResult:
     seeds: tuple[int, ...]              # the seed of each image: seed + i
     parameters: dict                    # JSON-ready: mode, inputs, seed, count, truncation, tile, upscale, ...
     timings: dict = field(default_factory=dict)  # seconds per stage
-
-    def png_metadata(self, index: int, extra: dict[str, str] | None = None) -> dict[str, str]:
-        """Text chunks for image ``index``: mode, its seed, inputs and parameters (JSON), plus ``extra``
-        (model versions, job id, ...). :func:`png_bytes` adds the AI-generated marker."""
-        parameters = {key: value for key, value in self.parameters.items() if key != "inputs"}
-        metadata = {
-            "mode": str(self.parameters.get("mode", "")),
-            "seed": str(self.seeds[index]),
-            "inputs": json.dumps(self.parameters.get("inputs", {}), sort_keys=True, ensure_ascii=False),
-            "parameters": json.dumps(parameters, sort_keys=True, ensure_ascii=False),
-        }
-        metadata.update(extra or {})
-        return metadata
 
 
 @dataclass(frozen=True)

@@ -15,19 +15,9 @@ from motifs.demo_art import render_motif
 from motifs.models import Motif, MotifImage
 from tests.factories import add_image
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("one_torch_thread")]
 
 ARCHIVED = ("merak", "kepiting", "kuda-laut")  # motifs given real images; the other 11 have none
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def png(slug: str, seed: int) -> bytes:

@@ -23,23 +23,13 @@ from inference.engines.refiner import (
     train_refiner,
 )
 
-pytestmark = pytest.mark.nodb
+pytestmark = [pytest.mark.nodb, pytest.mark.usefixtures("one_torch_thread")]
 
 WEIGHTS = Path(__file__).resolve().parents[3] / "weights"
 SHIPPED_REFINER = WEIGHTS / "refiner-demo-64"
 SHIPPED_GENERATOR = WEIGHTS / "generator-demo-64.safetensors"
 TINY = {"resolution": 16, "channels": (8, 16), "batch": 2, "snapshot_every": 2, "sample_steps": 2,
         "num_threads": 1, "show_progress": False, "seed": 3}
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    import torch
-
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 @pytest.fixture(scope="module")
