@@ -188,17 +188,18 @@ def main() -> None:
         print(f"  requests sent: {sent}")
         print("stored after the loop:", stored(data_dir))
     finally:
+        # The leaders first: a qcluster or a gunicorn master stops its own children in order.
         for process in processes:
-            try:
-                os.killpg(process.pid, 15)
-            except ProcessLookupError:
-                pass
+            process.terminate()
         for process in processes:
             try:
                 process.wait(20)
             except subprocess.TimeoutExpired:
+                pass
+            try:
                 os.killpg(process.pid, 9)
-
+            except ProcessLookupError:
+                pass
 
 if __name__ == "__main__":
     sys.path.insert(0, str(ROOT))

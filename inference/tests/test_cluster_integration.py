@@ -62,6 +62,10 @@ def run_cluster(tmp_path, kinds, **extra_env):
 
 
 def test_upload_is_classified_by_a_real_cluster_worker(client, qcluster, settings):
+    """Then, as when a worker dies with the Redis broker (which drops its task), a record that
+    is queued, whose lease has run out and that no task carries: a live worker's heartbeat
+    sweep sends it again and the cluster answers it within seconds. (One test: a cluster costs
+    ~20 s to start and stop.)"""
     settings.CUALIFY_CLASSIFY_WAIT_SECONDS = 30
     buffer = io.BytesIO()
     render_motif("kuda-laut", 8123, 512).save(buffer, "JPEG")
@@ -76,11 +80,6 @@ def test_upload_is_classified_by_a_real_cluster_worker(client, qcluster, setting
     assert os.getpid() not in [b["pid"] for b in beats], beats
     assert any(b["models_loaded"].get("classifier") == record.model_version_id for b in beats), beats
 
-
-def test_a_classification_whose_task_was_lost_is_answered_by_a_live_workers_sweep(qcluster):
-    """As when a worker dies with the Redis broker (which drops its task): the record is queued,
-    its lease has run out and no task carries it. A live worker's heartbeat sweep sends it again
-    and the cluster answers it within seconds."""
     from datetime import timedelta
 
     from django.utils import timezone
@@ -90,14 +89,14 @@ def test_a_classification_whose_task_was_lost_is_answered_by_a_live_workers_swee
 
     buffer = io.BytesIO()
     render_motif("merak", 8124, 256).save(buffer, "JPEG")
-    record = services.classification_create(normalized=intake.image_normalize(buffer.getvalue()))
-    ClassificationRecord.objects.filter(pk=record.pk).update(lease_expires=timezone.now() - timedelta(seconds=1))
+    lost = services.classification_create(normalized=intake.image_normalize(buffer.getvalue()))
+    ClassificationRecord.objects.filter(pk=lost.pk).update(lease_expires=timezone.now() - timedelta(seconds=1))
     deadline = time.monotonic() + 60
-    while record.status == "queued":
+    while lost.status == "queued":
         assert time.monotonic() < deadline, "no worker picked the lost record up"
         time.sleep(0.3)
-        record.refresh_from_db()
-    assert record.status == "done" and record.attempts == 2 and record.top[0]["slug"] == "merak", record.error
+        lost.refresh_from_db()
+    assert lost.status == "done" and lost.attempts == 2 and lost.top[0]["slug"] == "merak", lost.error
 
 
 @pytest.fixture
