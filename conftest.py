@@ -26,11 +26,16 @@ def _media_root(settings, tmp_path_factory):
 
 
 @pytest.fixture(autouse=True)
-def _fresh_rate_limits():
+def _fresh_rate_limits(monkeypatch):
     """Rate limit counts (core.throttles) live in the cache, which outlives a test: every test
-    starts with none, so a test's own requests are the only ones counted."""
+    starts with none, so a test's own requests are the only ones counted. The windows are fixed
+    (a minute, an hour): the rule's clock stands 10 s into an hour for every test, so no test
+    runs across a window's end (a test of the window's end moves it itself)."""
     from django.core.cache import cache
 
+    from core import throttles
+
+    monkeypatch.setattr(throttles, "clock", lambda: 1_000_000 * 3600 + 10.0)
     cache.clear()
     yield
     cache.clear()

@@ -1,9 +1,8 @@
 """Fixtures for the REST API tests: clients per role (token authentication, English), and a
-clean throttle count for every test. Import the ones a module uses:
-``from tests.api_fixtures import api, api_as  # noqa: F401``."""
+the throttle counts start clean for every test (the shared conftest). Import the ones a module
+uses: ``from tests.api_fixtures import api, api_as  # noqa: F401``."""
 import pytest
 from django.contrib.auth.models import AnonymousUser
-from django.core.cache import cache
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
@@ -27,14 +26,6 @@ def user_for(role: str):
     if role == "admin":
         return UserFactory(is_staff=True, is_superuser=True)
     return UserFactory(curator=role == "curator")
-
-
-@pytest.fixture(autouse=True)
-def _fresh_throttles():
-    """Throttles count in the cache, which outlives a test."""
-    cache.clear()
-    yield
-    cache.clear()
 
 
 @pytest.fixture

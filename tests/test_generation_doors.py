@@ -15,7 +15,7 @@ from core import limits
 from inference.generation import messages
 from inference.models import GenerationJob
 from inference.tests.conftest import generator, sync_queue  # noqa: F401  (fixtures)
-from tests.api_fixtures import _fresh_throttles, client_for  # noqa: F401
+from tests.api_fixtures import client_for  # noqa: F401
 from tests.factories import image_bytes
 from tests.test_security import uploads
 

@@ -18,7 +18,7 @@ from core import intake
 from core.imaging import ImageRejected, normalize_image
 from inference.models import ClassificationRecord, GenerationJob
 from motifs.models import MotifImage
-from tests.api_fixtures import _fresh_throttles, client_for  # noqa: F401
+from tests.api_fixtures import client_for  # noqa: F401
 from tests.factories import MotifFactory, image_bytes
 from tests.test_security import GENERATE, accepting, uploads  # noqa: F401  (fixture)
 

@@ -309,7 +309,7 @@ def test_a_saliency_request_that_rolls_back_queues_nothing(db, django_capture_on
 def test_the_count_starts_again_in_the_next_window(db, limits, monkeypatch):
     limits(classify=1)
     now = 1_000_000 * 60 + 30.0  # half way through a minute
-    monkeypatch.setattr(throttles.time, "time", lambda: now)
+    monkeypatch.setattr(throttles, "clock", lambda: now)
     throttles.rate_limit("classify", "ip:192.0.2.1")
     with pytest.raises(throttles.RateLimited) as refused:
         throttles.rate_limit("classify", "ip:192.0.2.1")

@@ -23,7 +23,7 @@ from inference.tests.conftest import classifier, generator, sync_queue  # noqa: 
 from inference.visitors import VISITOR_KEY, visitor_key_hash
 from motifs.demo_art import render_motif
 from motifs.models import Motif, MotifImage
-from tests.api_fixtures import _fresh_throttles, api, api_as, client_for  # noqa: F401  (fixtures)
+from tests.api_fixtures import api, api_as, client_for  # noqa: F401  (fixtures)
 from tests.factories import MotifFactory, UserFactory, add_image
 from tests.test_privacy import doors as privacy_doors
 from tests.visitor_records import make_job, make_record

@@ -5,7 +5,7 @@ from django.test import Client
 from django.urls import reverse
 from rest_framework.authtoken.models import Token
 
-from tests.api_fixtures import _fresh_throttles, client_for  # noqa: F401
+from tests.api_fixtures import client_for  # noqa: F401
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db

@@ -18,7 +18,7 @@ from inference.generation import messages as generation_messages
 from inference.models import ClassificationRecord, GenerationJob, ModelKind, ModelVersion, WorkerHeartbeat
 from motifs.demo_art import render_motif
 from core.intake import rejection_message
-from tests.api_fixtures import ROLES, _fresh_throttles, api, api_as, client_for  # noqa: F401
+from tests.api_fixtures import ROLES, api, api_as, client_for  # noqa: F401
 
 pytestmark = pytest.mark.django_db
 

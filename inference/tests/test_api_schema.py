@@ -13,7 +13,7 @@ from django.db import close_old_connections
 from django.test import Client
 from schemathesis import GenerationMode
 
-from tests.api_fixtures import _fresh_throttles, client_for  # noqa: F401
+from tests.api_fixtures import client_for  # noqa: F401
 from tests.factories import UserFactory
 
 

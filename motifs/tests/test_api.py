@@ -12,7 +12,7 @@ from django.utils import translation
 from core.api import INVALID_INPUT
 from motifs.models import Motif, MotifImage
 from core.intake import REJECTION_MESSAGES, rejection_message
-from tests.api_fixtures import ROLES, _fresh_throttles, api, api_as, client_for  # noqa: F401
+from tests.api_fixtures import ROLES, api, api_as, client_for  # noqa: F401
 from tests.factories import (CollectionFactory, MotifFactory, OwnerFactory, OwnershipFactory, UserFactory, add_image,
                              image_bytes)
 
