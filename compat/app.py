@@ -165,13 +165,13 @@ def predict():
 
 
 def generate():
-    from inference import health
     from inference.generation import messages as generation_messages
     from inference.generation import services as generation
+    from inference.health import model_availability
     from inference.models import ModelKind
 
     rate_limit("generate", request_identity(request))
-    availability = health.model_availability(ModelKind.GENERATOR)
+    availability = model_availability(ModelKind.GENERATOR)
     if not availability.available:
         return error(503, generation_messages.error_message(availability.reason), code=availability.reason)
     try:

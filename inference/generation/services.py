@@ -99,8 +99,6 @@ def generation_request(*, mode: str, **fields) -> GenerationRequest:
     used = MODE_FIELDS.get(mode, MODE_ONLY)
     kept = {name: value for name, value in fields.items()
             if value is not None and (name not in MODE_ONLY or name in used)}
-    if "seed" in fields and fields["seed"] is None:
-        kept["seed"] = None
     return GenerationRequest(mode=mode, **kept)
 
 
@@ -109,25 +107,21 @@ def reference_needed(mode: str) -> bool:
     return "reference" in MODE_FIELDS.get(mode, set())
 
 
-def _number_in(value, bound: limits.Bound) -> bool:
-    return value in bound
-
-
 def check_request(request: GenerationRequest, version: ModelVersion | None) -> None:
     """The rules every door shares (the bounds are ``core.limits``); raises GenerationRejected."""
     if version is None:
         raise GenerationRejected("no_generator")
     if request.mode not in GenerationJob.Mode.values:
         raise GenerationRejected("bad_mode", str(request.mode)[:40])
-    if not isinstance(request.count, int) or not _number_in(request.count, limits.COUNT):
+    if not isinstance(request.count, int) or request.count not in limits.COUNT:
         raise GenerationRejected("bad_count", str(request.count))
     if request.seed is not None and (not isinstance(request.seed, int)
-                                     or not _number_in(request.seed, limits.seed_bound(request.count))):
+                                     or request.seed not in limits.seed_bound(request.count)):
         raise GenerationRejected("bad_seed", str(request.seed), count=request.count)
     for name, bound, code in (("truncation", limits.TRUNCATION, "bad_truncation"),
                               ("distance", limits.DISTANCE, "bad_distance"),
                               ("refine_strength", limits.REFINE_STRENGTH, "bad_refine_strength")):
-        if not _number_in(getattr(request, name), bound):
+        if getattr(request, name) not in bound:
             raise GenerationRejected(code, str(getattr(request, name)))
     if request.upscale not in limits.UPSCALE_FACTORS or isinstance(request.upscale, bool):
         raise GenerationRejected("bad_upscale", str(request.upscale))
@@ -141,7 +135,7 @@ def check_request(request: GenerationRequest, version: ModelVersion | None) -> N
     for slug, weight in request.motifs:
         if slug not in known or slug not in published:
             raise GenerationRejected("motif_not_generatable", str(slug)[:limits.MOTIF_SLUG_MAX_CHARS])
-        if not _number_in(weight, limits.WEIGHT):
+        if weight not in limits.WEIGHT:
             raise GenerationRejected("bad_weights", str(weight))
     if request.mode == GenerationJob.Mode.FUSION:
         if len(slugs) < limits.FUSION_MOTIFS.low:
