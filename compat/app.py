@@ -9,6 +9,11 @@ rule with the site. It only parses and answers; the services do the work:
 
 - ``POST /predict`` — multipart field ``file`` (or ``image``) → 200 with ``classification_summary``
   (label, motif, confidence 0–1, description, owners, top, processing_time in seconds, ...).
+  The Flask-era app always named a label; this one names a motif only when it recognises one:
+  for a photo that is no known motif ``label``, ``motif``, ``name`` and ``confidence`` are null,
+  ``recognised`` is false, ``reason`` says why and ``top`` still lists the closest guesses with
+  their scores. The keys are the same, so an old client keeps parsing; it should read a null
+  ``label`` as "not a known motif" (the same answer as the site and the REST API give).
   Waits up to ``CUALIFY_COMPAT_PREDICT_WAIT_SECONDS``, then 503. Unavailable → 503 at once,
   nothing stored.
 - ``POST /generate`` — JSON or form → 202 ``{"job_id", "status_url"}``;

@@ -78,26 +78,35 @@ class OwnerLinkSerializer(serializers.Serializer):
 
 class GuessSerializer(serializers.Serializer):
     label = serializers.CharField(help_text="The model's class name.")
-    motif = serializers.CharField(allow_null=True, help_text="The motif's slug, or null for a class without one.")
-    confidence = serializers.FloatField(help_text="0–1.")
+    motif = serializers.CharField(allow_null=True, help_text="The motif's slug, or null for a class without a published one.")
+    confidence = serializers.FloatField(help_text="The model's score for this guess, 0–1 (before the check for a known motif).")
 
 
 class ClassificationSerializer(serializers.Serializer):
-    """A classification: the best guess, whether it is a known motif, the top guesses and timings."""
+    """A classification: whether the photo is a known motif and which, why, the model's guesses
+    and timings. It never contradicts itself: `label`, `motif`, `name` and `confidence` are set
+    only when `recognised` is true, and are null otherwise (not recognised, queued, failed)."""
 
     # The shape of services.classification_summary (shared with the Flask-compatible service).
 
     id = serializers.UUIDField()
     status = serializers.ChoiceField(choices=ClassificationRecord.Status.choices)
-    label = serializers.CharField(allow_null=True, help_text="The best guess's class name (null while queued).")
+    label = serializers.CharField(allow_null=True, help_text=(
+        "The recognised motif's class name; null when not recognised (the guesses are in `top`), queued or failed."))
     motif = serializers.CharField(allow_null=True, help_text="The recognised motif's slug; null when not recognised.")
-    name = serializers.CharField(allow_null=True)
-    recognised = serializers.BooleanField(help_text="False: not recognised as a known motif.")
-    confidence = serializers.FloatField(allow_null=True, help_text="0–1.")
-    description = serializers.CharField(allow_blank=True, help_text="In the caller's language.")
-    meaning = serializers.CharField(allow_blank=True, help_text="In the caller's language.")
+    name = serializers.CharField(allow_null=True, help_text="The recognised motif's name; null when not recognised.")
+    recognised = serializers.BooleanField(help_text="False: not recognised as a known motif (see `reason`).")
+    reason = serializers.ChoiceField(choices=services.REASONS, allow_null=True, help_text=(
+        "`ok` (recognised); `low_confidence` (the model is not sure enough); `far_from_archive` (the photo is too "
+        "unlike the archive's photos of the predicted motif); `class_without_motif` (the predicted class names no "
+        "published motif). Null while queued or when failed."))
+    confidence = serializers.FloatField(allow_null=True, help_text=(
+        "0–1: the model's confidence in the recognised motif; null when not recognised, queued or failed."))
+    description = serializers.CharField(allow_blank=True, help_text="In the caller's language; empty when not recognised.")
+    meaning = serializers.CharField(allow_blank=True, help_text="In the caller's language; empty when not recognised.")
     owners = OwnerLinkSerializer(many=True)
-    top = GuessSerializer(many=True)
+    top = GuessSerializer(many=True, help_text=(
+        "The model's top guesses, best first, with its scores: only guesses, also when not recognised."))
     model_version = serializers.IntegerField(allow_null=True)
     timings = serializers.DictField(child=serializers.FloatField(), help_text="Seconds per stage.")
     processing_time = serializers.FloatField(help_text="Seconds.")
@@ -113,8 +122,8 @@ class ClassifyAcceptedSerializer(serializers.Serializer):
 
 CLASSIFICATION_EXAMPLE = {
     "id": "0b3c8f0e-4b1a-4e49-9a40-2f6c1f9d7a11", "status": "done", "label": "merak", "motif": "merak", "name": "Merak",
-    "recognised": True, "confidence": 0.9731, "description": "A peacock with its tail spread…", "meaning": "…",
-    "owners": [{"name": "Ishadi Cual Gallery", "role": "producer", "verified": False}],
+    "recognised": True, "reason": "ok", "confidence": 0.9731, "description": "A peacock with its tail spread…",
+    "meaning": "…", "owners": [{"name": "Ishadi Cual Gallery", "role": "producer", "verified": False}],
     "top": [{"label": "merak", "motif": "merak", "confidence": 0.9731},
             {"label": "burung-hong", "motif": "burung-hong", "confidence": 0.0121}],
     "model_version": 1, "timings": {"upload_s": 0.004, "validation_s": 0.021, "queue_s": 0.05, "preprocess_s": 0.003,
@@ -122,6 +131,19 @@ CLASSIFICATION_EXAMPLE = {
     "processing_time": 0.09, "error": "",
     "status_url": "https://cualify.example/api/v1/classifications/0b3c8f0e-4b1a-4e49-9a40-2f6c1f9d7a11/",
 }
+# A photo that is no known motif: no answer is named, however high the best guess's score.
+NOT_RECOGNISED_EXAMPLE = {
+    **CLASSIFICATION_EXAMPLE, "id": "5e1d2a7c-93b0-4f1e-8c55-0d4b6a2e9f30", "label": None, "motif": None, "name": None,
+    "recognised": False, "reason": "far_from_archive", "confidence": None, "description": "", "meaning": "", "owners": [],
+    "top": [{"label": "kepiting", "motif": "kepiting", "confidence": 0.9612},
+            {"label": "kuda-laut", "motif": "kuda-laut", "confidence": 0.0213}],
+    "status_url": "https://cualify.example/api/v1/classifications/5e1d2a7c-93b0-4f1e-8c55-0d4b6a2e9f30/",
+}
+
+
+def _classification_examples(**options) -> list[OpenApiExample]:
+    return [OpenApiExample("Recognised", value=CLASSIFICATION_EXAMPLE, **options),
+            OpenApiExample("Not a known motif", value=NOT_RECOGNISED_EXAMPLE, **options)]
 
 
 def _classification_url(request, record) -> str:
@@ -145,7 +167,7 @@ class ClassifyView(APIView):
         request={"multipart/form-data": ClassifyRequestSerializer},
         responses={
             200: OpenApiResponse(ClassificationSerializer, description="Finished (`status` done or failed).",
-                                 examples=[OpenApiExample("Recognised", value=CLASSIFICATION_EXAMPLE)]),
+                                 examples=_classification_examples()),
             202: OpenApiResponse(ClassifyAcceptedSerializer, description="Still running: poll `status_url`."),
             400: error_response("Not a usable image (the message says why), or no file."),
             413: error_response("The file or the request is too large."),
@@ -182,7 +204,7 @@ class ClassifyView(APIView):
         "The caller's own, newest first (anonymous callers: those of their session).")),
     retrieve=extend_schema(summary="One classification", description=(
         "Its owner (user, or the anonymous session that made it) and curators only; anyone else gets 404."),
-        examples=[OpenApiExample("Recognised", value=CLASSIFICATION_EXAMPLE, response_only=True)]),
+        examples=_classification_examples(response_only=True)),
 )
 class ClassificationViewSet(viewsets.GenericViewSet):
     serializer_class = ClassificationSerializer

@@ -21,7 +21,7 @@ from inference.classification import services
 from inference.generation import messages as generation_messages
 from inference.generation import services as generation
 from inference.models import ClassificationRecord, GenerationJob, WorkerHeartbeat
-from inference.tests.conftest import classifier, generator, sync_queue  # noqa: F401  (fixtures)
+from inference.tests.conftest import classifier, generator, nothing_is_near_the_archive, sync_queue  # noqa: F401  (fixtures)
 from inference.tests.test_cluster_integration import database_url, run_cluster
 from motifs.demo_art import render_motif
 from core.intake import rejection_message
@@ -80,6 +80,22 @@ def test_predict_answers_what_classification_summary_says_for_the_same_photo(com
     assert 0 < body["processing_time"] < 30
     record = ClassificationRecord.objects.get(public_id=body["id"])
     assert record.user is None and record.session_key == "" and "upload_s" in record.timings
+
+
+def test_predict_of_a_photo_that_is_no_known_motif_names_no_label_and_keeps_the_guesses(compat, nothing_is_near_the_archive,
+                                                                                      sync_queue):
+    photo = demo_photo("merak")
+    response = compat.post("/predict", data=photo_upload(photo), headers=EN)
+    assert response.status_code == 200, response.get_json()
+    body = response.get_json()
+    # The Flask-era keys are all there, but none presents the model's guess as the answer.
+    assert {"label", "motif", "confidence", "description", "owners", "top", "processing_time"} <= set(body)
+    assert (body["label"], body["motif"], body["name"], body["confidence"]) == (None, None, None, None), body
+    assert (body["recognised"], body["reason"]) == (False, "far_from_archive")
+    assert body["top"][0]["label"] == "merak" and body["top"][0]["confidence"] > 0.5
+    with translation.override("en"):
+        expected = services.classification_summary(ClassificationRecord.objects.get(public_id=body["id"]))
+    assert body == expected
 
 
 def test_predict_accepts_the_image_field_too(compat, classifier, sync_queue):

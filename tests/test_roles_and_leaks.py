@@ -247,6 +247,7 @@ def test_a_visitors_records_follow_them_into_their_account_at_log_in(client, cla
 def assert_not_that_motif(summary: dict, motif: Motif) -> None:
     """A summary that names nothing of ``motif`` (its class label is the model's own word)."""
     assert summary["motif"] is None and summary["name"] is None and not summary["recognised"], summary
+    assert summary["label"] is None and summary["confidence"] is None and summary["reason"] == "class_without_motif", summary
     assert summary["description"] == "" and summary["meaning"] == "" and summary["owners"] == [], summary
     assert motif.slug not in [guess["motif"] for guess in summary["top"]], summary
     text = str(summary)
@@ -262,7 +263,9 @@ def test_a_class_whose_motif_is_a_draft_is_not_recognised_at_any_door(compat, ap
     response = compat.post("/predict", data={"file": (io.BytesIO(demo_photo()), "kain.jpg", "image/jpeg")},
                            headers={"Accept-Language": "en"})
     assert response.status_code == 200, response.get_json()
-    assert response.get_json()["label"] == "merak"  # the model did see its class
+    body = response.get_json()
+    # The model did see its class: a guess, not an answer.
+    assert body["label"] is None and body["top"][0]["label"] == "merak" and body["reason"] == "class_without_motif"
     assert_not_that_motif(response.get_json(), merak)
     record = ClassificationRecord.objects.get()
     assert record.motif is None and not record.recognised and record.reason == "class_without_motif"

@@ -151,25 +151,58 @@ def classification_submit(
     return classification_wait(record, wait_seconds)
 
 
-def classification_summary(record: ClassificationRecord) -> dict:
-    """A finished record as the machine-facing doors answer it (the Flask-era contract, shared by
-    the REST API): confidence 0–1, times in seconds, texts in the active language.
+# Why a finished record is (or is not) a known motif: the open-set rule's words (those of
+# ``engines.ood``, which the web may not import: confidence too low, or the photo too far from the
+# archive's photos of the predicted motif), and ``class_without_motif``: the model's class names
+# no published motif (a class without one, a draft, or one unpublished after the record was made).
+REASON_OK = "ok"
+REASON_LOW_CONFIDENCE = "low_confidence"
+REASON_FAR = "far_from_archive"
+REASON_NO_MOTIF = "class_without_motif"
+REASONS = (REASON_OK, REASON_LOW_CONFIDENCE, REASON_FAR, REASON_NO_MOTIF)
+NOT_RECOGNISED_MESSAGES = {
+    REASON_LOW_CONFIDENCE: gettext_lazy("The model is not sure enough which motif this is."),
+    REASON_FAR: gettext_lazy("It looks too unlike the archive's photos of the closest motif."),
+    REASON_NO_MOTIF: gettext_lazy("The closest guess is not a published motif of the archive."),
+}
 
-    Drafts never show here, to curators neither: a record whose motif is a draft now reads as not
-    recognised, and the guesses name only published motifs."""
-    motif = record.motif if record.motif is not None and record.motif.is_published else None
-    best = record.top[0] if record.top else {}
+
+def classification_reason(record: ClassificationRecord, motif: Motif | None) -> str | None:
+    """Why ``record`` is or is not ``motif`` (the motif the reader may see, or None): one of
+    ``REASONS``, or None while there is no answer (queued or failed)."""
+    if record.status != ClassificationRecord.Status.DONE:
+        return None
+    if record.recognised and motif is not None:
+        return REASON_OK
+    # Recognised when it was made, but its motif is a draft now (or gone): no motif to name.
+    return record.reason if record.reason in (REASON_LOW_CONFIDENCE, REASON_FAR) else REASON_NO_MOTIF
+
+
+def classification_summary(record: ClassificationRecord) -> dict:
+    """A record as the machine-facing doors answer it (the Flask-era contract, shared by the REST
+    API): confidence 0–1, times in seconds, texts in the active language.
+
+    The answer never contradicts itself: ``label``, ``motif``, ``name`` and ``confidence`` name
+    the recognised motif, and are all null when there is none (not recognised, queued or failed);
+    ``reason`` says why, and ``top`` holds the model's guesses with their scores, which are only
+    guesses. Drafts never show here, to curators neither: a record whose motif is a draft now
+    reads as not recognised, and the guesses name only published motifs."""
+    visible = record.motif if record.motif is not None and record.motif.is_published else None
+    reason = classification_reason(record, visible)
+    recognised = reason == REASON_OK
+    motif = visible if recognised else None
     guessed = [t["slug"] for t in record.top if t.get("slug")]
     published = set(Motif.objects.published().filter(slug__in=guessed).values_list("slug", flat=True)) if guessed else set()
     timings = {k: round(v, 4) for k, v in record.timings.items() if k.endswith("_s")}
     return {
         "id": str(record.public_id),
         "status": record.status,
-        "label": best.get("label"),
+        "label": record.top[0]["label"] if recognised and record.top else None,
         "motif": motif.slug if motif else None,
         "name": motif.name if motif else None,
-        "recognised": record.recognised and motif is not None,
-        "confidence": record.confidence,
+        "recognised": recognised,
+        "reason": reason,
+        "confidence": record.confidence if recognised else None,
         "description": motif.description if motif else "",
         "meaning": motif.meaning if motif else "",
         "owners": [

@@ -8,6 +8,7 @@ from django.http import FileResponse, Http404, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from accounts.roles import is_curator
@@ -21,6 +22,15 @@ from . import services
 from .forms import ClassifyForm, CorrectionForm
 
 UNAVAILABLE = services.UNAVAILABLE_MESSAGES
+# The steps a classification's timings name, in the order they happen (``worker_s`` overlaps
+# the worker's steps and is left out); a step not listed here shows under its own name.
+TIMING_LABELS = {
+    "upload_s": gettext_lazy("Upload"),
+    "validation_s": gettext_lazy("Checking the image"),
+    "queue_s": gettext_lazy("Waiting for the model"),
+    "preprocess_s": gettext_lazy("Preparing the image"),
+    "inference_s": gettext_lazy("Model inference"),
+}
 
 
 @rate_limited("classify")
@@ -58,16 +68,27 @@ def _record_or_404(request, public_id):
     return record
 
 
+def _timings(record) -> list[tuple[str, float]]:
+    steps = {k: v for k, v in record.timings.items() if k.endswith("_s") and k != "worker_s"}
+    known = [(str(label), steps.pop(key)) for key, label in TIMING_LABELS.items() if key in steps]
+    return known + [(key.removesuffix("_s"), seconds) for key, seconds in steps.items()]
+
+
 def classify_result(request, public_id):
     record = services.classification_for_reading(_record_or_404(request, public_id))
     drafts = is_curator(request.user)  # as on a motif's own page: drafts for curators only
     motifs = selectors.motifs_by_slug((t["slug"] for t in record.top), include_drafts=drafts)
     top = [{**t, "motif": motifs.get(t["slug"]), "percent": round(t["probability"] * 100, 1)} for t in record.top]
     motif = record.motif if record.motif is not None and (drafts or record.motif.is_published) else None
+    reason = services.classification_reason(record, motif)
+    timings = _timings(record)
     return render(request, "inference/result.html", {
-        "record": record, "motif": motif, "top": top, "correction_form": CorrectionForm(),
+        "record": record, "correction_form": CorrectionForm(), "top": top,
+        # The same rule as the machine doors: a motif is named only when recognised.
+        "recognised": reason == services.REASON_OK, "motif": motif if reason == services.REASON_OK else None,
+        "not_recognised_message": services.NOT_RECOGNISED_MESSAGES.get(reason, ""),
         "failure_message": services.failure_message(record),
-        "total_s": sum(v for k, v in record.timings.items() if k.endswith("_s") and k not in ("worker_s",)),
+        "timings": timings, "total_s": sum(seconds for _label, seconds in timings),
     })
 
 

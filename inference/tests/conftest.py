@@ -30,6 +30,18 @@ def classifier(db):
 
 
 @pytest.fixture
+def nothing_is_near_the_archive(classifier):
+    """The shipped classifier with its archive-distance threshold below any distance: every photo,
+    however confidently the model guesses it, is "not a known motif" (far from the archive), as
+    in the reported case (kepiting at 96 %, not recognised). The rest of its calibration stays."""
+    assert classifier.calibration, "the shipped classifier is calibrated"
+    classifier.calibration = {**classifier.calibration, "max_distance": -1.0}
+    classifier.save(update_fields=["calibration"])
+    runtime.reset_for_tests()
+    return classifier
+
+
+@pytest.fixture
 def generator(db):
     """The shipped demo generator, registered and active."""
     for line in registry.shipped_models_register(kinds=("generator",)):

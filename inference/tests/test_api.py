@@ -80,6 +80,28 @@ def test_anonymous_classify_answers_the_summary_and_only_its_session_reads_it_ba
     assert client_for().get("/api/v1/classifications/").json()["results"] == []
 
 
+def test_a_photo_that_is_no_known_motif_names_no_label_or_confidence_and_says_why(api, nothing_is_near_the_archive,
+                                                                                  sync_queue):
+    body = classify(api).json()
+    record = ClassificationRecord.objects.get()
+    assert record.confidence > 0.5 and not record.recognised  # a high score, and still no known motif
+    assert (body["label"], body["motif"], body["name"], body["confidence"]) == (None, None, None, None), body
+    assert (body["recognised"], body["reason"], body["owners"], body["description"]) == (False, "far_from_archive", [], "")
+    assert body["top"][0]["label"] == "merak" and body["top"][0]["confidence"] == record.top[0]["probability"]
+    assert api.get(body["status_url"]).json() == body  # read back: the same answer
+
+
+def test_the_serializer_and_both_schema_examples_have_exactly_the_summary_s_fields(api, classifier, sync_queue):
+    from inference.api import CLASSIFICATION_EXAMPLE, NOT_RECOGNISED_EXAMPLE, ClassificationSerializer
+
+    body = classify(api).json()
+    fields = set(ClassificationSerializer().fields)
+    assert set(body) == fields == set(CLASSIFICATION_EXAMPLE) == set(NOT_RECOGNISED_EXAMPLE)
+    assert {CLASSIFICATION_EXAMPLE["reason"], NOT_RECOGNISED_EXAMPLE["reason"], body["reason"]} <= set(services.REASONS)
+    assert NOT_RECOGNISED_EXAMPLE["label"] is NOT_RECOGNISED_EXAMPLE["confidence"] is None
+    assert ClassificationSerializer(data={**NOT_RECOGNISED_EXAMPLE}).is_valid(), "the example is valid for the schema"
+
+
 @pytest.mark.parametrize("role", ROLES)
 def test_every_role_may_classify_and_reads_only_its_own_history(api_as, classifier, sync_queue, role):
     client, user = api_as(role)

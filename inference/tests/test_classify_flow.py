@@ -1,6 +1,7 @@
 """Classify on the site: real model, real images, the real queue code (sync mode)."""
 import io
 import struct
+from html import unescape
 import zlib
 from pathlib import Path
 
@@ -52,10 +53,17 @@ def test_demo_photo_is_classified_and_the_result_card_shows_everything(client, c
     for text in ["Merak", "Peacock", record.motif.meaning_en, "Ishadi Cual Gallery", "unverified", "Top guesses", "Timings"]:
         assert text in html, text
     assert f"{round(record.confidence * 100, 1)}%" in html
+    # Each step of the timings has its name in the reader's language, never the record's key.
+    for text in ["<dt>Upload</dt>", "<dt>Checking the image</dt>", "<dt>Model inference</dt>", "<dt>Total</dt>"]:
+        assert text in html, text
     # Bars are CSS widths: never a decimal comma, whatever the language.
     client.cookies["cualify_language"] = "id"
     html_id = client.get(response["Location"]).content.decode()
     assert f"width: {round(record.top[1]['probability'] * 100, 1)}%" in html_id
+    for text in ["<dt>Unggah</dt>", "<dt>Memeriksa gambar</dt>", "<dt>Menunggu model</dt>", "<dt>Inferensi model</dt>"]:
+        assert text in html_id, text
+    for key in record.timings:
+        assert f"<dt>{key.removesuffix('_s')}</dt>" not in html_id, key
 
 
 @pytest.mark.parametrize("slug", MOTIF_SLUGS)
@@ -189,7 +197,30 @@ def test_unrecognised_photo_says_not_a_known_motif_and_shows_guesses(client, cla
     if record.recognised:
         pytest.skip("this generated image happened to pass the calibrated thresholds")
     html = client.get(location).content.decode()
-    assert "Not recognised as a known motif" in html and "closest guesses" in html and record.motif is None
+    assert "Not recognised as a known motif" in html and "Closest guesses" in html and record.motif is None
+
+
+def test_a_confident_guess_that_is_not_a_known_motif_reads_as_a_guess_not_as_the_answer(
+        client, nothing_is_near_the_archive, sync_queue):
+    location = upload(client, demo_photo("merak"))["Location"]
+    record = ClassificationRecord.objects.get()
+    # The reported case: the model is sure of its class, the photo is still no known motif.
+    assert not record.recognised and record.reason == "far_from_archive" and record.motif is None
+    assert record.top[0]["slug"] == "merak" and record.confidence > 0.5
+    html = unescape(client.get(location).content.decode())
+    card = html[html.index('data-testid="result-card"'):]
+    # The answer leads, before the photo; the guesses are called guesses, with no confidence or bars.
+    assert card.index("Not recognised as a known motif") < card.index("Closest guesses") < card.index(
+        reverse("classify_photo", args=[record.public_id]))
+    assert "It looks too unlike the archive's photos of the closest motif." in card
+    assert "Confidence" not in html and 'data-testid="confidence"' not in html
+    assert 'class="bars"' not in html and "bar-fill" not in html and "Top guesses" not in html
+    assert f"model score {round(record.top[0]['probability'] * 100, 1)}%" in card
+    assert "Merak" in card and "Do you know which motif it is?" in card
+    client.cookies["cualify_language"] = "id"
+    html_id = client.get(location).content.decode()
+    for text in ["Tidak dikenali sebagai motif yang dikenal", "Tebakan terdekat", "skor model", "<dt>Inferensi model</dt>"]:
+        assert text in html_id, text
 
 
 def test_correction_with_consent_becomes_an_archive_image_when_accepted(client, classifier, sync_queue):
@@ -230,9 +261,42 @@ def test_classification_submit_and_summary_serve_every_door(classifier, sync_que
     summary = services.classification_summary(record)
     assert summary["motif"] == "merak" and summary["status"] == "done" and 0 < summary["confidence"] <= 1
     assert len(summary["top"]) == 5 and summary["processing_time"] > 0 and summary["owners"]
+    assert (summary["label"], summary["recognised"], summary["reason"]) == ("merak", True, "ok")
+    assert summary["confidence"] == record.confidence == pytest.approx(summary["top"][0]["confidence"], abs=1e-6)
     with pytest.raises(ImageRejected):
         services.classification_submit(data=b"GIF89a not really", wait_seconds=1)
     assert ClassificationRecord.objects.count() == 1
+
+
+def test_the_summary_of_a_photo_that_is_no_known_motif_names_no_answer_only_guesses(nothing_is_near_the_archive,
+                                                                                  sync_queue):
+    from inference.classification import services
+
+    record = services.classification_submit(data=demo_photo("merak"), wait_seconds=5)
+    summary = services.classification_summary(record)
+    assert record.confidence > 0.5 and not record.recognised  # the model's score is high all the same
+    assert {key: summary[key] for key in ("label", "motif", "name", "confidence", "recognised", "reason")} == {
+        "label": None, "motif": None, "name": None, "confidence": None, "recognised": False, "reason": "far_from_archive"}
+    assert summary["description"] == summary["meaning"] == "" and summary["owners"] == []
+    assert summary["top"][0] == {"label": "merak", "motif": "merak", "confidence": record.top[0]["probability"]}
+    assert len(summary["top"]) == 5 and summary["status"] == "done" and summary["processing_time"] > 0
+
+
+def test_the_summary_s_reasons_are_the_words_the_worker_writes():
+    from inference.classification import services
+    from inference.engines import ood
+
+    assert set(services.REASONS) == {ood.REASON_OK, ood.REASON_LOW_CONFIDENCE, ood.REASON_FAR, "class_without_motif"}
+    assert set(services.NOT_RECOGNISED_MESSAGES) == set(services.REASONS) - {services.REASON_OK}
+
+
+def test_a_queued_record_has_no_answer_yet(classifier):
+    from inference.classification import services
+
+    record = services.classification_create(normalized=intake.image_normalize(demo_photo("merak")))
+    summary = services.classification_summary(record)
+    assert summary["status"] == "queued" and summary["top"] == [] and not summary["recognised"]
+    assert summary["label"] is summary["confidence"] is summary["reason"] is summary["motif"] is None
 
 
 def test_classification_submit_refuses_at_once_without_a_classifier(db):

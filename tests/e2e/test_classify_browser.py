@@ -23,6 +23,12 @@ def classifier_ready(monkeypatch):
     runtime.reset_for_tests()
 
 
+def assert_below(lower, upper) -> None:
+    """``lower`` starts where ``upper`` ends, or further down the page."""
+    low, up = lower.bounding_box(), upper.bounding_box()
+    assert low["y"] >= up["y"] + up["height"] - 1, (low, up)
+
+
 @pytest.mark.parametrize("javascript", [True, False], ids=["with-js", "without-js"])
 def test_visitor_uploads_a_photo_and_sees_the_result_card(browser, live_server, classifier_ready, tmp_path, javascript):
     photo = tmp_path / "kain.jpg"
@@ -34,6 +40,7 @@ def test_visitor_uploads_a_photo_and_sees_the_result_card(browser, live_server, 
     page.get_by_label("Photo of the cloth").set_input_files(str(photo))
     if javascript:
         expect(page.locator("[data-photo-preview]")).to_be_visible()  # shrunk and previewed in the browser
+        assert_below(page.get_by_role("button", name="Classify", exact=True), page.locator("[data-photo-preview]"))
     page.get_by_role("button", name="Classify", exact=True).click()
     expect(page).to_have_url(re.compile(r"/classify/[0-9a-f-]{36}/$"))
     card = page.get_by_test_id("result-card")
@@ -46,4 +53,40 @@ def test_visitor_uploads_a_photo_and_sees_the_result_card(browser, live_server, 
 
     # The browser shrank the 2000 px photo to 1600 px before upload; without JavaScript it goes as it is.
     assert ClassificationRecord.objects.get().width == (1600 if javascript else 2000)
+    context.close()
+
+
+def test_on_a_phone_a_photo_that_is_no_known_motif_says_so_first_and_shows_the_guesses_as_guesses(
+        browser, live_server, classifier_ready, tmp_path):
+    from inference.models import ClassificationRecord, ModelKind, ModelVersion
+
+    # Every photo is far from the archive: the model's confident guess must not read as the answer.
+    version = ModelVersion.objects.get(kind=ModelKind.CLASSIFIER, is_active=True)
+    version.calibration = {**version.calibration, "max_distance": -1.0}
+    version.save(update_fields=["calibration"])
+    runtime.reset_for_tests()
+    photo = tmp_path / "kain.jpg"
+    render_motif("merak", 5000, 512).save(photo, "JPEG")
+    context = browser.new_context(base_url=live_server.url, locale="id-ID", viewport={"width": 360, "height": 740})
+    context.set_default_timeout(20_000)
+    page = context.new_page()
+    page.goto("/classify/")
+    page.locator("input[type=file]").set_input_files(str(photo))
+    expect(page.locator("[data-photo-preview]")).to_be_visible()
+    assert_below(page.locator("[data-submit]"), page.locator("[data-photo-preview]"))
+    page.locator("[data-submit]").click()
+    expect(page).to_have_url(re.compile(r"/classify/[0-9a-f-]{36}/$"))
+    record = ClassificationRecord.objects.get()
+    assert not record.recognised and record.confidence > 0.5
+    card = page.get_by_test_id("result-card")
+    expect(card.get_by_role("heading", level=1)).to_have_text("Tidak dikenali sebagai motif yang dikenal")
+    expect(card.get_by_role("heading", name="Tebakan terdekat")).to_be_visible()
+    expect(card.get_by_test_id("closest-guesses").locator("li")).to_have_count(5)
+    expect(card.get_by_test_id("closest-guesses")).to_contain_text("skor model")
+    expect(card.locator(".bars, [data-testid=confidence]")).to_have_count(0)
+    expect(card.get_by_test_id("timings")).to_contain_text("Inferensi model")
+    # The answer comes before the images on a phone.
+    assert_below(page.get_by_role("img", name="Foto Anda"), card.get_by_role("heading", level=1))
+    assert_below(page.get_by_role("img", name="Foto Anda"), card.get_by_test_id("closest-guesses"))
+    shot(page, "classify-not-recognised-phone")
     context.close()
