@@ -4,6 +4,8 @@ all measured in this one run.
 
     .venv/bin/python bench/classify.py                       # production config: MariaDB + Redis
     .venv/bin/python bench/classify.py --db sqlite --broker orm   # the embedded default
+    .venv/bin/python bench/classify.py --classifier RUN/classifier.safetensors --no-baseline
+                                         # the site serving another classifier (e.g. a fine-tuned EfficientNet-Lite0)
 
 What runs (all on this machine, ports on 127.0.0.1):
 - the site: gunicorn (2 workers) + one qcluster (2 workers), the shipped classifier;
@@ -134,6 +136,8 @@ def load(make_client, photos: list[bytes], clients: int, requests: int) -> dict:
         thread.join()
     elapsed = time.perf_counter() - started
     latencies.sort()
+    if errors and not latencies:
+        raise RuntimeError(f"every request failed: {errors[0]}")
     return {
         "clients": clients, "n": len(latencies), "errors": len(errors),
         "p50_ms": 1000 * statistics.median(latencies) if latencies else float("nan"),
@@ -201,7 +205,7 @@ def baseline_ready(port: int) -> bool:
     return connection.getresponse().status in (400, 200)
 
 
-def raw_predict_ms(photos: list[bytes], repeat: int) -> dict:
+def raw_predict_ms(photos: list[bytes], repeat: int, classifier: Path | None = None) -> dict:
     from PIL import Image
 
     from inference.engines.classifier import ClassifierEngine, export_onnx
@@ -217,6 +221,9 @@ def raw_predict_ms(photos: list[bytes], repeat: int) -> dict:
     onnx_path = Path(tempfile.mkdtemp()) / "demo.onnx"
     engines = {"ultralytics YOLO.predict (.pt)": lambda im: yolo.predict(im, verbose=False),
                "Cualify engine (ONNX Runtime)": ClassifierEngine.load(export_onnx(WEIGHTS, onnx_path), threads=1).predict}
+    if classifier is not None:
+        other = ClassifierEngine.load(export_onnx(classifier, onnx_path.with_name("other.onnx")), threads=1)
+        engines[f"Cualify engine (ONNX Runtime), {classifier.name}"] = other.predict
     results = {}
     for name, predict in engines.items():
         for im in images[:3]:
@@ -240,6 +247,10 @@ def main() -> None:
     parser.add_argument("--site-port", type=int, default=8100)
     parser.add_argument("--baseline-port", type=int, default=8101)
     parser.add_argument("--no-baseline", action="store_true")
+    parser.add_argument("--classifier", type=Path, help="register and activate this classifier file instead of "
+                        "the shipped demo one (the baseline keeps the demo .pt)")
+    parser.add_argument("--class-map", type=Path, help='with --classifier: JSON {"class": "motif-slug"} for a model '
+                        "whose classes are not the catalogue's (only the speed is measured)")
     args = parser.parse_args()
     clients = [int(c) for c in args.clients.split(",")]
     # Stopped from outside: still stop the servers it started (the finally below).
@@ -248,6 +259,8 @@ def main() -> None:
     data_dir = Path(tempfile.mkdtemp(prefix="cualify-bench-"))
     env = {**os.environ, "CUALIFY_DATA_DIR": str(data_dir), "CUALIFY_ENV": "local", "DEBUG": "false",
            "CUALIFY_QUEUE_WORKERS": "2", "CUALIFY_TORCH_THREADS": "1", "OMP_NUM_THREADS": "1",
+           # The load generator is one visitor: lift the per-visitor classify rate (30/min by default).
+           "CUALIFY_RATE_CLASSIFY": "1000000/min",
            "YOLO_CONFIG_DIR": os.environ.get("YOLO_CONFIG_DIR", str(Path.home() / ".cache/cualify/ultralytics"))}
     os.environ.update({k: env[k] for k in ("CUALIFY_DATA_DIR", "YOLO_CONFIG_DIR")})
     if args.db == "mariadb":
@@ -264,6 +277,10 @@ def main() -> None:
 
     print(f"config: db={args.db} broker={args.broker}; site = gunicorn 2 workers + qcluster 2 workers; data in {data_dir}")
     subprocess.run([PY, "manage.py", "bootstrap", "--no-demo", "--no-progress", "-v", "0"], cwd=ROOT, env=env, check=True)
+    if args.classifier:
+        mapping = ["--class-map", str(args.class_map.resolve())] if args.class_map else []
+        subprocess.run([PY, "manage.py", "register_model", str(args.classifier.resolve()), "--kind", "classifier",
+                        "--activate", *mapping], cwd=ROOT, env=env, check=True)
     processes = []
 
     def start(command, extra=None):
@@ -340,7 +357,7 @@ def main() -> None:
     breakdown = subprocess.run([PY, "-c", BREAKDOWN], cwd=ROOT, env=env, capture_output=True, text=True)
     print("\nwhere the time goes (median over the site's requests, ms):")
     print(breakdown.stdout or breakdown.stderr[-2000:])
-    raw = raw_predict_ms(photos, 60)
+    raw = raw_predict_ms(photos, 60, args.classifier)
     print("raw in-process predict, one 512 px photo, 1 thread (median ms):")
     for name, ms in raw.items():
         print(f"  {name:36s} {ms:6.2f}")

@@ -1,14 +1,73 @@
 """Curators inspect, activate and roll back model versions, review corrections, and see (and
 retry) generation jobs."""
+import json
+import mimetypes
+import re
+
 from django.contrib import admin, messages
 from django.core.files.storage import default_storage
+from django.http import FileResponse, Http404
+from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
 from . import registry
 from .classification import services
 from .generation import services as generation
-from .models import ClassificationRecord, Correction, GeneratedImage, GenerationJob, ModelVersion, WorkerHeartbeat
+from .models import (ClassificationRecord, Correction, GeneratedImage, GenerationJob, ModelKind, ModelVersion,
+                     WorkerHeartbeat)
+
+# What the metrics a version carries mean (train_classifier, weights/manifest.json, the
+# generator and refiner trainers); a key without a label is shown as it is.
+METRIC_LABELS = {
+    "n": _("test images"),
+    "top1": _("top-1 accuracy"),
+    "top5": _("top-5 accuracy"),
+    "macro_precision": _("macro precision"),
+    "macro_recall": _("macro recall"),
+    "macro_f1": _("macro F1"),
+    "imgsz": _("input size (px)"),
+    "epochs": _("epochs trained"),
+    "train_seconds": _("training time (s)"),
+    "batch": _("batch size"),
+    "seed": _("seed"),
+    "augment": _("augmented copies per training image"),
+    "fine_tuned_from": _("started from"),
+    "heldout_acceptance": _("held-out acceptance (correct photos accepted)"),
+    "ood_false_acceptance": _("false acceptance (strangers accepted)"),
+    "ood_false_acceptance_confidence_only": _("false acceptance with the confidence alone"),
+    "default_on": _("on by default"),
+    "kimg": _("training length (kimg)"),
+    "resolution": _("resolution (px)"),
+    "seconds_per_kimg": _("seconds per kimg"),
+    "augment_p": _("augmentation probability"),
+    "steps": _("training steps"),
+    "final_loss": _("final loss"),
+}
+SPLIT_LABELS = {"test_": _("test split: %(metric)s"), "val_": _("validation split: %(metric)s")}
+PLOT_LABELS = {"confusion matrix": _("confusion matrix"), "training curves": _("training curves")}
+
+
+def _metric_label(key: str):
+    if key in METRIC_LABELS:
+        return METRIC_LABELS[key]
+    for prefix, label in SPLIT_LABELS.items():
+        metric = key[len(prefix):]
+        if key.startswith(prefix) and metric in METRIC_LABELS:
+            return label % {"metric": _("images") if metric == "n" else METRIC_LABELS[metric]}
+    return key
+
+
+def _plot_label(label: str):
+    return PLOT_LABELS.get(label, label)
+
+
+def _cell(value):
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return _("yes") if value else _("no")
+    return f"{value:.4f}" if isinstance(value, float) else value
 
 
 @admin.register(ModelVersion)
@@ -36,12 +95,30 @@ class ModelVersionAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("Metrics"))
     def metrics_table(self, obj):
-        rows = [(k, v) for k, v in obj.metrics.items() if not isinstance(v, (dict, list))]
-        table = format_html("<table>{}</table>", format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", rows)) if rows else ""
+        rows = [(key, _metric_label(key), _cell(value)) for key, value in obj.metrics.items()
+                if not isinstance(value, (dict, list))]
+        table = format_html("<table>{}</table>", format_html_join(
+            "", '<tr><th title="{}">{}</th><td>{}</td></tr>', rows)) if rows else ""
+        per_class = obj.metrics.get("per_class")
+        if isinstance(per_class, dict) and per_class:
+            table = format_html("{}{}", table, self._per_class_table(per_class))
         evaluation = obj.metrics.get("evaluation")
         if isinstance(evaluation, dict):
             table = format_html("{}{}", table, self._evaluation_table(evaluation))
         return table or "—"
+
+    @staticmethod
+    def _per_class_table(per_class: dict):
+        """A classifier's figures per class on its test split (``evaluate_folder``'s ``per_class``)."""
+        rows = format_html_join("", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", (
+            (name, _cell(row.get("precision")), _cell(row.get("recall")), _cell(row.get("f1")), _cell(row.get("support")))
+            for name, row in per_class.items() if isinstance(row, dict)
+        ))
+        return format_html(
+            '<h3 style="margin-top:1rem">{}</h3><table><thead><tr><th>{}</th><th>{}</th><th>{}</th><th>F1</th><th>{}</th>'
+            "</tr></thead><tbody>{}</tbody></table>",
+            _("Per class (test split)"), _("class"), _("precision"), _("recall"), _("test images"), rows,
+        )
 
     @staticmethod
     def _evaluation_table(evaluation: dict):
@@ -83,15 +160,75 @@ class ModelVersionAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("Plots"))
     def plot_images(self, obj):
+        # Plots are stored with the model under models/, which /media/ never serves: they come
+        # through plot_view below, to whoever may view the version.
         return format_html_join(
-            "", '<figure style="display:inline-block;margin:0 1rem 1rem 0"><img src="{}" alt="{}" style="max-width:480px"><figcaption>{}</figcaption></figure>',
-            ((default_storage.url(path), name, name) for name, path in obj.plots.items()),
+            "", '<figure style="display:inline-block;margin:0 1rem 1rem 0"><a href="{0}"><img src="{0}" alt="{1}" '
+            'style="max-width:480px"></a><figcaption>{1}</figcaption></figure>',
+            ((reverse("admin:inference_modelversion_plot", args=[obj.pk, index]), _plot_label(label))
+             for index, label in enumerate(obj.plots if isinstance(obj.plots, dict) else {})),
         ) or "—"
+
+    def get_urls(self):
+        plot = path("<path:object_id>/plot/<int:index>/", self.admin_site.admin_view(self.plot_view),
+                    name="inference_modelversion_plot")
+        return [plot, *super().get_urls()]
+
+    def plot_view(self, request, object_id, index):
+        """One stored plot image of a version, for those who may view the version."""
+        version = self.get_object(request, object_id)
+        if version is None or not self.has_view_permission(request, version):
+            raise Http404
+        names = list(version.plots.values()) if isinstance(version.plots, dict) else []
+        name = names[index] if 0 <= index < len(names) and isinstance(names[index], str) else ""
+        content_type = mimetypes.guess_type(name)[0] or ""
+        if not content_type.startswith("image/") or not default_storage.exists(name):
+            raise Http404
+        return FileResponse(default_storage.open(name, "rb"), content_type=content_type)
 
     @admin.display(description=_("Recognition calibration"))
     def calibration_summary(self, obj):
-        metrics = (obj.calibration or {}).get("metrics") or {}
-        return ", ".join(f"{k}: {v}" for k, v in metrics.items() if not isinstance(v, (dict, list))) or "—"
+        calibration = obj.calibration or {}
+        if not calibration:
+            if obj.kind != ModelKind.CLASSIFIER:
+                return "—"
+            return format_html(
+                "<p><strong>{}</strong></p><p>{}</p>",
+                _('"Not a known motif" is off for this version (no calibration): every photo is answered as its '
+                  "closest motif, however unlike the archive it is."),
+                _("Calibrate it from the command line: manage.py register_model FILE --kind classifier "
+                  "--calibrate-on DIR (one folder of photos per class)."),
+            )
+        metrics = calibration.get("metrics") or {}
+
+        def count(key):
+            return _cell(metrics.get(key))
+
+        rows = [
+            (_("recognised when the confidence is at least"), _cell(calibration.get("min_confidence"))),
+            (_("and the distance to the archive at most"), _cell(calibration.get("max_distance"))),
+            (_("held-out acceptance (correct photos accepted)"), _cell(metrics.get("heldout_acceptance"))),
+            (_("false acceptance (strangers accepted)"), _cell(metrics.get("ood_false_acceptance"))),
+            (_("false acceptance with the confidence alone"), _cell(metrics.get("ood_false_acceptance_confidence_only"))),
+            (_("held-out accuracy"), _cell(metrics.get("heldout_accuracy"))),
+            (_("images (prototypes / held-out / strangers)"),
+             f"{count('n_train')} / {count('n_heldout')} / {count('n_ood')}"),
+            (_("prototypes"), count("prototypes")),
+            (_("calibrated on"), metrics.get("calibrated_on") or "—"),
+        ]
+        by_kind = metrics.get("ood_false_acceptance_by_kind")
+        if isinstance(by_kind, dict) and by_kind:
+            rows.append((_("false acceptance by kind of stranger"),
+                         ", ".join(f"{kind} {_cell(value)}" for kind, value in by_kind.items())))
+        prototypes = calibration.get("prototypes") or []
+        raw = {**calibration, "prototypes": f"{len(prototypes)} × {len(prototypes[0]) if prototypes else 0} numbers"}
+        # One line per list of numbers (the prototypes' labels), not one line per number.
+        text = re.sub(r"\[([-\d.eE+,\s]*)\]", lambda m: "[" + " ".join(m.group(1).split()) + "]",
+                      json.dumps(raw, indent=2, ensure_ascii=False))
+        return format_html(
+            "<table>{}</table><details><summary>{}</summary><pre>{}</pre></details>",
+            format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", rows), _("Raw calibration (JSON)"), text,
+        )
 
     @admin.action(description=_("Activate the selected version"), permissions=["change"])
     def activate(self, request, queryset):

@@ -1,8 +1,15 @@
-"""Generator quality against the archive, measured in the active classifier's embedding space.
+"""How good a model is: a classifier on known photos and on strangers (:func:`evaluate_classifier`),
+a generator against the archive, measured in the active classifier's embedding space
+(:func:`evaluate_generator`).
 
 Management commands (and training) call this; it runs models, so never from a web process.
 
-What is measured (formulas in :mod:`inference.engines.metrics`):
+A classifier is judged on photos of known motifs (top-1, top-5, macro and per-class figures)
+and, through its own calibrated "not a known motif" rule, on how many correctly classified
+photos it still accepts and how many photos of no known motif (strangers: a folder of them,
+or the drawn non-batik photos of :mod:`inference.engines.strangers`) it wrongly accepts.
+
+For a generator, what is measured (formulas in :mod:`inference.engines.metrics`):
 
 * **frechet**: Fréchet distance between all generated and all real images of the generator's
   motifs (biased by the set sizes: compare runs with the same ``per_class`` on the same archive);
@@ -30,6 +37,8 @@ import math
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from django.db import transaction
@@ -261,3 +270,210 @@ def evaluate_generator(
         row.save(update_fields=["metrics"])
     version.metrics = row.metrics
     return result
+
+
+# --- classifier: known photos and strangers ("not a known motif") -------------------------------
+
+OPEN_SET_OFF = ('"not a known motif" is off for this version (no calibration): every photo is answered as its '
+                "closest motif, so every photo is accepted (acceptance 1.0)")
+TOP_LEVEL = "."  # the group of stranger photos lying directly in the folder, not in a subfolder
+MAX_SYNTHETIC_STRANGERS = 10_000
+PREDICT_BATCH = 32
+
+
+@dataclass(frozen=True)
+class ClassifierEvaluation:
+    """``evaluate_classifier``'s answer: the usual figures on known photos (``known``: None when
+    none were evaluated) and the open-set figures (``open_set``)."""
+
+    version_id: int
+    folder: str | None
+    known: object | None  # engines.training.EvaluationResult
+    open_set: dict
+
+    def to_json(self) -> dict:
+        return {"version": self.version_id, "folder": self.folder, **(self.known.to_json() if self.known else {}),
+                "open_set": self.open_set}
+
+
+def _share(part: int, whole: int) -> float | None:
+    return round(part / whole, ROUND) if whole else None
+
+
+def accepted_as_known(calibration, predictions: Sequence) -> list[bool]:
+    """Whether each prediction is answered as a known motif under ``calibration`` (an
+    ``engines.ood.OODCalibration``; None — no calibration — accepts every photo). Pure."""
+    if calibration is None:
+        return [True] * len(predictions)
+    from .engines.ood import decide
+
+    return [decide(calibration, prediction).recognised for prediction in predictions]
+
+
+def known_photo_acceptance(accepted: Sequence[bool], predicted: Sequence[int], truth: Sequence[int]) -> dict:
+    """On photos of known motifs: the share of *correctly classified* photos that are accepted
+    (what the calibration aims at), of all photos accepted, how often an accepted answer is
+    right, and the share of wrong answers the rule turns into "not a known motif". Pure."""
+    correct = [p == t for p, t in zip(predicted, truth, strict=True)]
+    n_correct = sum(correct)
+    n_correct_accepted = sum(a and c for a, c in zip(accepted, correct))
+    n_accepted = sum(accepted)
+    n_wrong = len(correct) - n_correct
+    return {
+        "n": len(correct),
+        "n_correct": n_correct,
+        "n_accepted": n_accepted,
+        "n_correct_accepted": n_correct_accepted,
+        "correct_acceptance": _share(n_correct_accepted, n_correct),
+        "acceptance": _share(n_accepted, len(correct)),
+        "accepted_accuracy": _share(n_correct_accepted, n_accepted),
+        "wrong_rejected": _share(sum(not a and not c for a, c in zip(accepted, correct)), n_wrong),
+    }
+
+
+def stranger_acceptance(accepted: Sequence[bool], groups: Sequence[str]) -> dict:
+    """On photos that show no known motif: the false acceptance (share answered as a known
+    motif), overall and per group (a subfolder, or a drawn kind). Pure."""
+    by_group: dict[str, list[bool]] = defaultdict(list)
+    for flag, group in zip(accepted, groups, strict=True):
+        by_group[group].append(flag)
+    return {
+        "n": len(accepted),
+        "n_accepted": sum(accepted),
+        "false_acceptance": _share(sum(accepted), len(accepted)),
+        "by_group": {group: {"n": len(flags), "n_accepted": sum(flags), "false_acceptance": _share(sum(flags), len(flags))}
+                     for group, flags in sorted(by_group.items())},
+    }
+
+
+def calibration_of(version: ModelVersion):
+    """The version's ``OODCalibration``, or None when it has none ("not a known motif" is off)."""
+    stored = ModelVersion.objects.filter(pk=version.pk).values_list("calibration", flat=True).first()
+    if not stored:
+        return None
+    from .engines.ood import OODCalibration
+
+    return OODCalibration.from_json(stored)
+
+
+def _image_files(folder, *, recursive: bool) -> list:
+    from .engines.training import IMAGE_SUFFIXES
+
+    folder = Path(folder)
+    files = folder.rglob("*") if recursive else folder.iterdir()
+    return sorted(p for p in files if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+                  and not any(part.startswith(".") for part in p.relative_to(folder).parts))
+
+
+def _predict_files(engine, paths: Sequence, progress: Progress | None, stage: str) -> tuple[list, list, list]:
+    """(predictions, indices of the paths they belong to, unreadable paths), reading
+    ``PREDICT_BATCH`` files at a time: a folder of large photos never sits in memory whole."""
+    from PIL import Image
+
+    predictions, kept, unreadable = [], [], []
+    for start in range(0, len(paths), PREDICT_BATCH):
+        images, indices = [], []
+        for index in range(start, min(start + PREDICT_BATCH, len(paths))):
+            try:
+                with Image.open(paths[index]) as image:
+                    images.append(image.convert("RGB"))
+            except (OSError, ValueError, Image.DecompressionBombError):
+                unreadable.append(paths[index])
+                continue
+            indices.append(index)
+        if images:
+            predictions.extend(engine.predict(images))
+            kept.extend(indices)
+        if progress:
+            progress(stage, min(start + PREDICT_BATCH, len(paths)), len(paths))
+    return predictions, kept, unreadable
+
+
+def _ranked(prediction) -> list[int]:
+    return np.argsort(-prediction.probabilities, kind="stable").tolist()
+
+
+def evaluate_classifier(
+    version: ModelVersion,
+    *,
+    folder=None,                    # class folders of known motifs (names matched to the version's classes)
+    strangers_folder=None,          # photos that show no known motif, directly in it or in subfolders
+    synthetic_strangers: int = 0,   # and this many drawn non-batik photos (engines.strangers)
+    seed: int = 0,                  # of the drawn strangers
+    progress: Progress | None = None,
+) -> ClassifierEvaluation:
+    """Top-1/top-5, macro and per-class figures on ``folder`` and, with the version's own
+    "not a known motif" rule (``engines.ood.decide`` with its stored calibration), the share of
+    correctly classified photos it accepts and the share of strangers it accepts (the false
+    acceptance). Without a calibration the rule is off and every photo is accepted. Raises
+    EvaluationError when a folder holds no image or ``synthetic_strangers`` is out of range."""
+    from .engines.classifier import ClassifierEngine
+    from .engines.training import evaluate_predictions
+    from .training import class_index_for_folder
+
+    if not 0 <= synthetic_strangers <= MAX_SYNTHETIC_STRANGERS:
+        raise EvaluationError(f"synthetic strangers must be 0..{MAX_SYNTHETIC_STRANGERS}, got {synthetic_strangers}")
+    for given in (folder, strangers_folder):
+        if given is not None and not Path(given).is_dir():
+            raise EvaluationError(f"{given} is not a folder")
+    known_files, labels, skipped = [], [], {}
+    if folder is not None:
+        lookup = class_index_for_folder(version.class_names, version.class_map)
+        for class_folder in sorted(p for p in Path(folder).iterdir() if p.is_dir()):
+            files = _image_files(class_folder, recursive=False)
+            label = lookup(class_folder.name)
+            if label is None:
+                if files:
+                    skipped[class_folder.name] = len(files)
+                continue
+            known_files += files
+            labels += [label] * len(files)
+    stranger_files = _image_files(strangers_folder, recursive=True) if strangers_folder is not None else []
+    if strangers_folder is not None and not stranger_files:
+        raise EvaluationError(f"{strangers_folder} holds no image (.jpg, .png, .webp, ...)")
+
+    ensure_offline()
+    engine = ClassifierEngine.load(model_file(version))
+    calibration = calibration_of(version)
+    open_set: dict = {
+        "calibrated": calibration is not None,
+        "note": None if calibration is not None else OPEN_SET_OFF,
+        "min_confidence": float(calibration.min_confidence) if calibration is not None else None,
+        "max_distance": float(calibration.max_distance) if calibration is not None else None,
+        "known": None,
+        "strangers": {},
+    }
+    known = None
+    if folder is not None:
+        predictions, kept, unreadable = _predict_files(engine, known_files, progress, "known photos")
+        truth = [labels[index] for index in kept]
+        known = evaluate_predictions(true_labels=truth, ranked_predictions=[_ranked(p) for p in predictions],
+                                     class_names=engine.class_names, skipped=skipped)
+        open_set["known"] = {**known_photo_acceptance(accepted_as_known(calibration, predictions),
+                                                      [p.top[0][0] for p in predictions], truth),
+                             "unreadable": len(unreadable)}
+    if strangers_folder is not None:
+        predictions, kept, unreadable = _predict_files(engine, stranger_files, progress, "strangers")
+        parts_of = [stranger_files[i].relative_to(strangers_folder).parts for i in kept]
+        groups = [parts[0] if len(parts) > 1 else TOP_LEVEL for parts in parts_of]
+        open_set["strangers"]["folder"] = {"source": str(strangers_folder), "unreadable": len(unreadable),
+                                           **stranger_acceptance(accepted_as_known(calibration, predictions), groups)}
+    if synthetic_strangers:
+        from .engines.strangers import non_batik_images, stranger_kind
+
+        predictions = []
+        for start in range(0, synthetic_strangers, PREDICT_BATCH):  # drawn a batch at a time
+            count = min(PREDICT_BATCH, synthetic_strangers - start)
+            predictions += engine.predict(non_batik_images(count, engine.imgsz * 2, seed, first=start))
+            if progress:
+                progress("drawn strangers", start + count, synthetic_strangers)
+        open_set["strangers"]["synthetic"] = {
+            "source": f"{synthetic_strangers} drawn non-batik photos, seed {seed}, {engine.imgsz * 2} px",
+            **stranger_acceptance(accepted_as_known(calibration, predictions),
+                                  [stranger_kind(i) for i in range(synthetic_strangers)]),
+        }
+    parts = list(open_set["strangers"].values())
+    if parts:
+        n, n_accepted = sum(p["n"] for p in parts), sum(p["n_accepted"] for p in parts)
+        open_set["false_acceptance"] = _share(n_accepted, n)
+    return ClassifierEvaluation(version.pk, str(folder) if folder is not None else None, known, open_set)

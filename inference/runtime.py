@@ -60,14 +60,18 @@ def model_file(version: ModelVersion) -> Path:
 def _load(version: ModelVersion) -> LoadedModel:
     started = time.perf_counter()
     if version.kind == ModelKind.CLASSIFIER:
-        ensure_offline()
-        import torch
-
         from .engines.classifier import ClassifierEngine
         from .engines.ood import OODCalibration
 
-        torch.set_num_threads(settings.CUALIFY_TORCH_THREADS)
-        engine = ClassifierEngine.load(model_file(version), threads=settings.CUALIFY_TORCH_THREADS)
+        path = model_file(version)
+        if path.suffix != ".onnx":
+            # Only a PyTorch file needs torch (and, for a .pt, Ultralytics): an ONNX-served
+            # worker never imports them, which keeps it some 300 MB smaller (bench/classifier_memory.py).
+            ensure_offline()
+            import torch
+
+            torch.set_num_threads(settings.CUALIFY_TORCH_THREADS)
+        engine = ClassifierEngine.load(path, threads=settings.CUALIFY_TORCH_THREADS)
         engine.warm_up()
         stored = ModelVersion.objects.filter(pk=version.pk).values_list("calibration", flat=True).first()
         calibration = OODCalibration.from_json(stored) if stored else None

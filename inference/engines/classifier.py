@@ -1,4 +1,9 @@
-"""The motif classifier engine: a YOLO11-cls network run directly (PyTorch) or through ONNX Runtime.
+"""The motif classifier engine: a YOLO11-cls or fine-tuned EfficientNet-Lite0 network, run
+directly (PyTorch) or, as workers serve it, through its ONNX export in ONNX Runtime.
+
+Two architectures share this engine: an Ultralytics YOLO11-cls ``.pt`` (``arch`` "yolo11n-cls")
+and a ``.safetensors`` file written by :mod:`.finetune` (``arch`` "efficientnet-lite0", which
+normalises pixels inside the network, so both read the same 0..1 input).
 
 One forward pass gives both the class probabilities and the embedding (the pooled 1280-d
 features the ``Classify`` head feeds to its linear layer, L2-normalised), so "not a known
@@ -45,11 +50,17 @@ __all__ = [
     "Prediction",
     "export_onnx",
     "preprocess_images",
+    "quantize_onnx_int8",
 ]
 
 TOP_K = 5
 # Marks ONNX files exported by export_onnx (two outputs, class names and imgsz in metadata).
-ONNX_METADATA_KIND = "cualify-yolo-cls"
+ONNX_METADATA_KIND = "cualify-classifier"
+# What exports made before the EfficientNet classifier carried (YOLO only); still read.
+ONNX_METADATA_KINDS = frozenset({ONNX_METADATA_KIND, "cualify-yolo-cls"})
+ARCH_YOLO = "yolo11n-cls"
+ARCH_LITE = "efficientnet-lite0"
+TORCH_KINDS = frozenset({"pt", "safetensors"})
 ONNX_INPUT = "images"
 ONNX_OUTPUTS = ("probabilities", "embedding")
 ONNX_OPSET = 17
@@ -246,9 +257,11 @@ class ClassifierEngine:
         torch_module=None,
         onnx_session=None,
         device: str = "cpu",
+        arch: str = ARCH_YOLO,
     ) -> None:
         self.path = path
-        self.kind = kind
+        self.kind = kind  # "pt" (YOLO), "safetensors" (EfficientNet-Lite0) or "onnx" (either)
+        self.arch = arch
         self.class_names = class_names
         self.imgsz = imgsz
         self.device = device
@@ -258,13 +271,14 @@ class ClassifierEngine:
 
     def __repr__(self) -> str:
         return (
-            f"ClassifierEngine({self.path.name!r}, kind={self.kind!r}, "
+            f"ClassifierEngine({self.path.name!r}, kind={self.kind!r}, arch={self.arch!r}, "
             f"classes={len(self.class_names)}, imgsz={self.imgsz})"
         )
 
     @property
     def torch_module(self):
-        """The PyTorch module (``.pt`` engines only): images -> (probabilities, embedding, feature map)."""
+        """The PyTorch module (``.pt`` and ``.safetensors`` engines): images -> (probabilities,
+        embedding, feature map); its ``run(images, capture)`` and ``layers`` serve Grad-CAM."""
         return self._torch_module
 
     @property
@@ -273,7 +287,8 @@ class ClassifierEngine:
 
     @classmethod
     def load(cls, path: str | Path, *, device: str = "cpu", threads: int | None = None) -> ClassifierEngine:
-        """Load a YOLO11-cls ``.pt`` or an ``.onnx`` made by :func:`export_onnx`.
+        """Load a YOLO11-cls ``.pt``, a fine-tuned EfficientNet-Lite0 ``.safetensors`` or an
+        ``.onnx`` made by :func:`export_onnx`.
 
         ``threads`` caps ONNX Runtime's intra-op threads (default: ``$OMP_NUM_THREADS`` or all cores).
         """
@@ -285,11 +300,26 @@ class ClassifierEngine:
         suffix = path.suffix.lower()
         if suffix == ".pt":
             return cls._load_pt(path, device=device)
+        if suffix == ".safetensors":
+            return cls._load_lite(path, device=device)
         if suffix == ".onnx":
             return cls._load_onnx(path, threads=threads)
         raise ClassifierLoadError(
-            "bad_model", f"{path.name}: expected a .pt or .onnx classifier, got {suffix or 'no suffix'}"
+            "bad_model",
+            f"{path.name}: expected a .pt, .safetensors or .onnx classifier, got {suffix or 'no suffix'}",
         )
+
+    @classmethod
+    def _load_lite(cls, path: Path, *, device: str) -> ClassifierEngine:
+        if device != "cpu" and not device.startswith("cuda"):
+            raise ClassifierLoadError("bad_device", f"unsupported device {device!r}")
+        from .finetune import load_lite_classifier
+
+        module, class_names, imgsz = load_lite_classifier(path)
+        for parameter in module.parameters():
+            parameter.requires_grad_(False)
+        return cls(path=path, kind="safetensors", class_names=class_names, imgsz=imgsz,
+                   torch_module=module.to(device), device=device, arch=ARCH_LITE)
 
     @classmethod
     def _load_pt(cls, path: Path, *, device: str) -> ClassifierEngine:
@@ -321,7 +351,7 @@ class ClassifierEngine:
             raise ClassifierLoadError("bad_model", f"{path.name} is not a readable ONNX model: {error}") from error
         metadata = session.get_modelmeta().custom_metadata_map
         output_names = tuple(output.name for output in session.get_outputs())
-        if metadata.get("kind") != ONNX_METADATA_KIND or output_names != ONNX_OUTPUTS:
+        if metadata.get("kind") not in ONNX_METADATA_KINDS or output_names != ONNX_OUTPUTS:
             raise ClassifierLoadError(
                 "bad_model",
                 f"{path.name} was not exported by inference.engines.export_onnx "
@@ -332,7 +362,8 @@ class ClassifierEngine:
             imgsz = int(metadata["imgsz"])
         except (KeyError, ValueError) as error:
             raise ClassifierLoadError("bad_model", f"{path.name} has unreadable metadata: {error}") from error
-        return cls(path=path, kind="onnx", class_names=class_names, imgsz=imgsz, onnx_session=session)
+        return cls(path=path, kind="onnx", class_names=class_names, imgsz=imgsz, onnx_session=session,
+                   arch=metadata.get("arch", ARCH_YOLO))
 
     # -- inference ---------------------------------------------------------------------------
 
@@ -388,7 +419,8 @@ class ClassifierEngine:
     def embedding_dim(self) -> int:
         if self.kind == "onnx":
             return int(self._onnx_session.get_outputs()[1].shape[-1])
-        return int(self._torch_module.head.linear.in_features)
+        head = self._torch_module.head
+        return int((head.linear if hasattr(head, "linear") else head).in_features)
 
     def warm_up(self) -> None:
         """One dummy forward: the first call pays allocator and kernel selection costs."""
@@ -396,9 +428,10 @@ class ClassifierEngine:
 
 
 def export_onnx(pt_path: str | Path, out_path: str | Path) -> Path:
-    """Export a YOLO11-cls ``.pt`` to ONNX with two outputs, ``probabilities`` and ``embedding``.
+    """Export a classifier (YOLO11-cls ``.pt`` or EfficientNet-Lite0 ``.safetensors``) to ONNX with
+    two outputs, ``probabilities`` and ``embedding``.
 
-    Class names (JSON list) and ``imgsz`` go in the model's metadata. The batch axis is dynamic.
+    Class names (JSON list), ``imgsz`` and ``arch`` go in the model's metadata. The batch axis is dynamic.
     Written beside the target then renamed, so a reader never sees half a file.
     """
     import onnx
@@ -406,8 +439,8 @@ def export_onnx(pt_path: str | Path, out_path: str | Path) -> Path:
 
     out_path = Path(out_path).expanduser().resolve()
     engine = ClassifierEngine.load(pt_path)
-    if engine.kind != "pt":
-        raise ClassifierLoadError("bad_model", f"{Path(pt_path).name}: export_onnx needs a .pt model")
+    if engine.kind not in TORCH_KINDS:
+        raise ClassifierLoadError("bad_model", f"{Path(pt_path).name}: export_onnx needs a .pt or .safetensors model")
     wrapper = _export_module(engine.torch_module)
     dummy = torch.zeros((1, 3, engine.imgsz, engine.imgsz), dtype=torch.float32)
     out_path.parent.mkdir(parents=True, exist_ok=True)
@@ -416,6 +449,8 @@ def export_onnx(pt_path: str | Path, out_path: str | Path) -> Path:
         with torch.no_grad(), warnings.catch_warnings():
             # The TorchScript-based exporter: the dynamo one needs onnxscript, which we do not ship.
             warnings.simplefilter("ignore", DeprecationWarning)
+            # "Same" padding is computed from the input's size: constant for the fixed imgsz exported.
+            warnings.simplefilter("ignore", torch.jit.TracerWarning)
             torch.onnx.export(
                 wrapper,
                 (dummy,),
@@ -433,14 +468,59 @@ def export_onnx(pt_path: str | Path, out_path: str | Path) -> Path:
             "kind": ONNX_METADATA_KIND,
             "names": json.dumps(list(engine.class_names)),
             "imgsz": str(engine.imgsz),
+            "arch": engine.arch,
             "source": Path(pt_path).name,
             "preprocess": "shorter side to imgsz (bilinear), centre crop, RGB, /255, NCHW float32",
         }
-        del model.metadata_props[:]
-        for key, value in metadata.items():
-            entry = model.metadata_props.add()
-            entry.key, entry.value = key, value
-        onnx.save(model, str(partial))
+        _save_with_metadata(model, metadata, partial)
+        os.replace(partial, out_path)
+    finally:
+        partial.unlink(missing_ok=True)
+    return out_path
+
+
+def _save_with_metadata(model, metadata: dict[str, str], path: Path) -> None:
+    """Write an ONNX model whose metadata is exactly ``metadata``."""
+    import onnx
+
+    del model.metadata_props[:]
+    for key, value in metadata.items():
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, value
+    onnx.save(model, str(path))
+
+
+def quantize_onnx_int8(onnx_path: str | Path, out_path: str | Path, calibration_images: list[Image.Image]) -> Path:
+    """A static int8 (QDQ, per-channel weights) copy of an :func:`export_onnx` file, its activation
+    ranges taken from ``calibration_images`` (preprocessed by the serving rule). Same outputs and
+    metadata; whether it is accurate enough is for the caller to measure."""
+    import onnx
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+
+    onnx_path, out_path = Path(onnx_path), Path(out_path)
+    source = ClassifierEngine.load(onnx_path, threads=1)
+    if source.kind != "onnx":
+        raise ClassifierLoadError("bad_model", f"{onnx_path.name}: quantize an .onnx made by export_onnx")
+    if not calibration_images:
+        raise ValueError("int8 quantisation needs calibration images")
+    batches = [source.preprocess([image]) for image in calibration_images]
+
+    class Reader(CalibrationDataReader):
+        def __init__(self) -> None:
+            self._batches = iter(batches)
+
+        def get_next(self):
+            batch = next(self._batches, None)
+            return None if batch is None else {ONNX_INPUT: batch}
+
+    partial = out_path.with_name(f".{out_path.name}.{os.getpid()}.partial")
+    try:
+        quantize_static(str(onnx_path), str(partial), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
+                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
+        model = onnx.load(str(partial))
+        metadata = {entry.key: entry.value for entry in onnx.load(str(onnx_path)).metadata_props}
+        metadata["precision"] = "int8"
+        _save_with_metadata(model, metadata, partial)
         os.replace(partial, out_path)
     finally:
         partial.unlink(missing_ok=True)

@@ -11,8 +11,9 @@ original photo and the parts cut off by the crop are 0. Maps and overlays are at
 size, or for a photo with a side over ``core.limits.MAX_ENGINE_SIDE`` at the photo's size
 scaled down to fit it (:func:`map_size`), so no photo makes them unbounded.
 
-ONNX engines carry no gradients: :func:`class_activation_map` then loads the ``.pt`` beside the
-``.onnx`` (same stem; cached per process) and returns ``None`` when there is none.
+ONNX engines carry no gradients: :func:`class_activation_map` then loads the ``.pt`` or
+``.safetensors`` beside the ``.onnx`` (same stem; cached per process) and returns ``None`` when
+there is none. Both architectures expose the same ``run(images, capture)`` and ``layers``.
 """
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ from PIL import Image
 
 from core.limits import MAX_ENGINE_SIDE
 
-from .classifier import ClassifierEngine
+from .classifier import TORCH_KINDS, ClassifierEngine
 from .errors import ClassifierLoadError
 
 __all__ = ["class_activation_map", "heat_colours", "map_size", "overlay"]
@@ -33,6 +34,7 @@ __all__ = ["class_activation_map", "heat_colours", "map_size", "overlay"]
 # last C3k2 block (stride 32), just before the C2PSA attention block. Attention mixes every
 # position with every other, so maps taken after it (C2PSA, the head's conv) paint nearly the
 # whole photo; on the demo motifs this layer lands on the figure (crab body, peacock tail).
+# In EfficientNet-Lite0 it is the third of the four stride-32 MBConv blocks.
 DEFAULT_LAYER_FROM_END = 2
 
 _siblings: dict[Path, ClassifierEngine] = {}
@@ -40,18 +42,19 @@ _siblings_lock = threading.Lock()
 
 
 def _gradient_engine(engine: ClassifierEngine) -> ClassifierEngine | None:
-    if engine.kind == "pt":
+    if engine.kind in TORCH_KINDS:
         return engine
-    sibling = engine.path.with_suffix(".pt")
+    siblings = [engine.path.with_suffix(suffix) for suffix in (".pt", ".safetensors")]
     with _siblings_lock:
-        if sibling not in _siblings:
-            if not sibling.is_file():
-                return None
-            try:
-                _siblings[sibling] = ClassifierEngine.load(sibling, device="cpu")
-            except ClassifierLoadError:
-                return None
-        return _siblings[sibling]
+        for sibling in siblings:
+            if sibling not in _siblings and sibling.is_file():
+                try:
+                    _siblings[sibling] = ClassifierEngine.load(sibling, device="cpu")
+                except ClassifierLoadError:
+                    continue
+            if sibling in _siblings:
+                return _siblings[sibling]
+        return None
 
 
 def map_size(width: int, height: int) -> tuple[int, int]:

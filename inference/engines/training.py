@@ -23,6 +23,7 @@ __all__ = [
     "confusion_matrix_png",
     "evaluate_folder",
     "evaluate_predictions",
+    "history_curves_png",
     "list_images",
     "load_class_folders",
     "train_yolo_classifier",
@@ -153,11 +154,23 @@ def _loss_items(trainer) -> dict[str, float]:
 
 def training_curves_png(results_csv: str | Path, path: str | Path) -> Path:
     """Loss and accuracy per epoch from Ultralytics' ``results.csv``, drawn with matplotlib (Agg)."""
-    results_csv, path = Path(results_csv), Path(path)
+    results_csv = Path(results_csv)
     with open(results_csv, newline="", encoding="utf-8") as handle:
         rows = [{key.strip(): value for key, value in row.items()} for row in csv.DictReader(handle)]
     keys = rows[0].keys() if rows else ()
     columns = {key: [float(row[key]) for row in rows if row.get(key) not in (None, "")] for key in keys}
+    return _curves_png(columns, path)
+
+
+def history_curves_png(history: Sequence[dict], path: str | Path) -> Path:
+    """The same plot from a fine-tuning history (one dict per epoch: train_loss, val_loss, val_accuracy)."""
+    names = {"epoch": "epoch", "train_loss": "train/loss", "val_loss": "val/loss", "val_accuracy": "metrics/accuracy_top1"}
+    columns = {plotted: [float(row[key]) for row in history if key in row] for key, plotted in names.items()}
+    return _curves_png(columns, path)
+
+
+def _curves_png(columns: dict[str, list[float]], path: str | Path) -> Path:
+    path = Path(path)
     epochs = columns.get("epoch", [])
 
     import matplotlib

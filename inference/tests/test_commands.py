@@ -23,10 +23,16 @@ def demo_archive():
     call_command("make_demo_dataset", count=3, size=96, no_progress=True, verbosity=0)
 
 
-def test_train_classifier_on_a_tiny_set_registers_a_version_with_metrics_plots_and_calibration(demo_archive):
-    output = run("train_classifier", "--epochs", "1", "--imgsz", "32", "--batch", "16", "--activate", "--verbosity", "0")
+@pytest.mark.parametrize("arch,extra,suffix", [
+    ("efficientnet-lite0", [], ".safetensors"),
+    ("yolo11n-cls", ["--imgsz", "32", "--batch", "16"], ".pt"),
+])
+def test_train_classifier_on_a_tiny_set_registers_a_version_with_metrics_plots_and_calibration(arch, extra, suffix):
+    call_command("make_demo_dataset", count=4, size=96, no_progress=True, verbosity=0)
+    output = run("train_classifier", "--arch", arch, "--epochs", "1", *extra, "--activate", "--verbosity", "0")
     version = ModelVersion.objects.get()
     assert version.is_active and version.source == "trained" and len(version.class_names) == 14
+    assert version.path.endswith(suffix) and version.metrics["arch"] == arch
     for key in ("top1", "top5", "macro_precision", "macro_recall", "macro_f1", "n", "per_class", "confusion", "train_seconds"):
         assert key in version.metrics, key
     assert version.metrics["n"] == 14 and len(version.metrics["confusion"]) == 14
@@ -34,16 +40,27 @@ def test_train_classifier_on_a_tiny_set_registers_a_version_with_metrics_plots_a
     assert all(default_storage.exists(path) for path in version.plots.values())
     assert 0 < version.calibration["min_confidence"] <= 1 and version.calibration["metrics"]["n_ood"] > 0
     assert version.training_data["classes"] == sorted(version.class_names)
-    assert "test split: n=14" in output
+    # Served through ONNX Runtime: the export made at registration, beside the trained file.
+    assert version.serving_path.endswith(".onnx") and default_storage.exists(version.serving_path)
+    assert "test split: n=14" in output and "min)" in output
 
 
 @pytest.mark.parametrize("args,message", [
     (["--epochs", "0"], "--epochs"), (["--imgsz", "50"], "--imgsz"), (["--batch", "0"], "--batch"),
-    (["--weights", "/nonexistent.pt"], "--weights"),
+    (["--arch", "yolo11n-cls", "--weights", "/nonexistent.pt"], "--weights"),
+    (["--arch", "resnet50"], "unknown --arch 'resnet50'"),
+    (["--weights", "/nonexistent.pt"], "--weights is a YOLO11-cls .pt"),
 ])
 def test_train_classifier_arguments_are_checked(args, message):
     with pytest.raises(CommandError, match=message):
         run("train_classifier", *args)
+    assert not ModelVersion.objects.exists()
+
+
+def test_a_class_with_too_few_training_photos_is_a_clear_error_and_registers_nothing():
+    call_command("make_demo_dataset", count=3, size=96, no_progress=True, verbosity=0)  # one training photo each
+    with pytest.raises(CommandError, match="at least two training photos"):
+        run("train_classifier", "--epochs", "1", "--imgsz", "64", "--verbosity", "0")
     assert not ModelVersion.objects.exists()
 
 

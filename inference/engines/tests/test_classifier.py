@@ -54,7 +54,7 @@ def test_load_errors_carry_the_engine_codes(tmp_path):
 def test_unknown_suffix_is_refused(tmp_path):
     path = tmp_path / "model.bin"
     path.write_bytes(b"x")
-    with pytest.raises(ClassifierLoadError, match=r"\.pt or \.onnx"):
+    with pytest.raises(ClassifierLoadError, match=r"\.pt, \.safetensors or \.onnx"):
         ClassifierEngine.load(path)
 
 

@@ -11,7 +11,9 @@ class Command(BaseCommand):
     help = (
         "Register a model file: verify it loads and is of the given kind, store it by content hash, "
         "map its class names to motif slugs (slugs, aliases, names, or --class-map), and report any "
-        "class that matches no motif. Model files can carry code: register only files you trust."
+        "class that matches no motif. A classifier gets its \"not a known motif\" calibration from --calibrate-on "
+        "(class folders of photos) or else from the archive's train and val splits; without either the rule is off "
+        "for it. Model files can carry code: register only files you trust."
     )
 
     def add_arguments(self, parser):
@@ -22,8 +24,14 @@ class Command(BaseCommand):
         parser.add_argument("--activate", action="store_true", help="make it the active version of its kind")
         parser.add_argument("--class-names", default="", help="an NVlabs generator pickle's classes, in label order "
                             "(comma-separated motif slugs; the pickle does not carry them)")
+        parser.add_argument("--calibrate-on", type=Path, metavar="DIR",
+                            help='a classifier\'s "not a known motif" thresholds, fitted on DIR/<class>/ photo folders '
+                                 "(class names, motif slugs, aliases or names; every class, at least 2 photos each: "
+                                 "half for the prototypes, half for the thresholds). Default: the archive's train and "
+                                 "val splits when it has images of every class")
+        parser.add_argument("--seed", type=int, default=0, help="seed of the calibration's split and strangers (default 0)")
 
-    def handle(self, *args, path, kind, name, class_map, activate, class_names, **options):
+    def handle(self, *args, path, kind, name, class_map, activate, class_names, calibrate_on, seed, **options):
         explicit = None
         if class_map:
             try:
@@ -36,6 +44,7 @@ class Command(BaseCommand):
             registration = model_version_register(
                 path=path, kind=kind, name=name, explicit_class_map=explicit, activate=activate,
                 pickle_class_names=tuple(filter(None, (c.strip() for c in class_names.split(",")))) or None,
+                calibrate_on=calibrate_on, calibrate_from_archive=kind == ModelKind.CLASSIFIER, calibration_seed=seed,
             )
         except RegistryError as exc:
             raise CommandError(str(exc)) from exc
@@ -45,3 +54,6 @@ class Command(BaseCommand):
                           + (" — active" if version.is_active else ""))
         for name_ in registration.unmatched_classes:
             self.stdout.write(self.style.WARNING(f"class matches no motif: {name_}"))
+        if registration.calibration_note:
+            calibrated = bool(version.calibration)
+            self.stdout.write(registration.calibration_note if calibrated else self.style.WARNING(registration.calibration_note))
