@@ -24,7 +24,7 @@ def demo_archive():
 
 
 @pytest.mark.parametrize("arch,extra,suffix", [
-    ("efficientnet-lite0", [], ".safetensors"),
+    ("efficientnet-lite0", ["--imgsz", "64"], ".safetensors"),
     ("yolo11n-cls", ["--imgsz", "32", "--batch", "16"], ".pt"),
 ])
 def test_train_classifier_on_a_tiny_set_registers_a_version_with_metrics_plots_and_calibration(arch, extra, suffix):
