@@ -45,19 +45,12 @@ def stratified_folds(labels: list[int], k: int, seed: int) -> list[int]:
     return fold.tolist()
 
 
-def split_train_val(indices: list[int], labels: list[int], seed: int, per_class: int | None = None):
-    """(train, val) of ``indices``, per class: ``per_class`` photos at most, 15 % of them for val."""
-    rng = np.random.default_rng(seed)
-    train, val = [], []
-    for label in sorted({labels[i] for i in indices}):
-        members = np.asarray([i for i in indices if labels[i] == label])
-        rng.shuffle(members)
-        if per_class:
-            members = members[:per_class]
-        n_val = max(1, round(len(members) * VAL_SHARE))
-        val += members[:n_val].tolist()
-        train += members[n_val:].tolist()
-    return train, val
+def split_train_val(indices: list[int], labels: list[int], seed: int):
+    """(train, val) of ``indices`` (positions in ``labels``): 15 % of each class for val."""
+    from inference.engines.finetune import split_train_val as split
+
+    train, val = split([labels[i] for i in indices], sorted({labels[i] for i in indices}), VAL_SHARE, seed=seed)
+    return [indices[j] for j in train], [indices[j] for j in val]
 
 
 def train(images, labels, class_names, train_idx, val_idx, options):
@@ -80,14 +73,10 @@ def engine_of(result, folder: Path):
     return ClassifierEngine.load(path)
 
 
-def predict(engine, images, batch: int = 32):
-    return [p for start in range(0, len(images), batch) for p in engine.predict(images[start:start + batch])]
-
-
 def scores(engine, images, labels, idx, remap):
     from inference.engines.training import evaluate_predictions
 
-    predictions = predict(engine, [images[i] for i in idx])
+    predictions = engine.predict_all([images[i] for i in idx])
     result = evaluate_predictions(
         true_labels=[remap[labels[i]] for i in idx],
         ranked_predictions=[np.argsort(-p.probabilities, kind="stable").tolist() for p in predictions],

@@ -48,13 +48,13 @@ def calibrate(engine, dataset_dir: Path, *, seed: int = 0) -> dict:
     validation split as held-out motifs, generated out-of-distribution images as strangers;
     also how many everyday non-batik photos (``engines.strangers``) the thresholds accept.
     (An export's folders are named by motif slug, as are the classes of a model trained on it.)"""
-    from .engines.ood import calibrate_from_folders, decide
+    from .engines.ood import calibrate_from_folders
     from .engines.strangers import non_batik_images
+    from .evaluation import accepted_as_known
 
     calibration = calibrate_from_folders(engine, dataset_dir, seed=seed, ood_size=engine.imgsz * 2)
     strangers = non_batik_images(STRANGERS_PER_CALIBRATION, engine.imgsz * 2, seed=seed)
-    accepted = [decide(calibration, p).recognised for s in range(0, len(strangers), 32)
-                for p in engine.predict(strangers[s:s + 32])]
+    accepted = accepted_as_known(calibration, engine.predict_all(strangers))
     data = calibration.to_json()
     data["metrics"]["strangers_false_acceptance"] = sum(accepted) / len(accepted)
     data["metrics"]["n_strangers"] = len(accepted)

@@ -408,6 +408,19 @@ class ClassifierEngine:
             for index in range(len(images))
         ]
 
+    def predict_all(self, images, batch_size: int = 32) -> list[Prediction]:
+        """:meth:`predict` over any number of images, ``batch_size`` at a time (bounded memory)."""
+        images = list(images)
+        return [p for start in range(0, len(images), batch_size) for p in self.predict(images[start:start + batch_size])]
+
+    def embed_all(self, images, batch_size: int = 32) -> np.ndarray:
+        """:meth:`embed` over any number of images, ``batch_size`` at a time."""
+        images = list(images)
+        if not images:
+            return np.zeros((0, self.embedding_dim), dtype=np.float32)
+        return np.concatenate([self.embed(images[start:start + batch_size])
+                               for start in range(0, len(images), batch_size)])
+
     def embed(self, images: list[Image.Image]) -> np.ndarray:
         """(N, D) float32 L2-normalised embeddings."""
         if not images:

@@ -562,6 +562,23 @@ def train_from_folders(
 # --- few photos per class -------------------------------------------------------------------
 
 
+def split_train_val(labels: Sequence[int], classes, val_share: float, *, seed, per_class: int | None = None):
+    """(train, validation) positions in ``labels``, drawn per class of ``classes`` by ``seed``: at
+    most ``per_class`` photos of each, ``val_share`` of them (at least one) for validation."""
+    labels = np.asarray(labels)
+    rng = np.random.default_rng(seed)
+    train_idx, val_idx = [], []
+    for label in classes:
+        members = np.flatnonzero(labels == label)
+        rng.shuffle(members)
+        if per_class:
+            members = members[:per_class]
+        n_val = max(1, round(len(members) * val_share))
+        val_idx += members[:n_val].tolist()
+        train_idx += members[n_val:].tolist()
+    return train_idx, val_idx
+
+
 def few_shot_table(
     *,
     images: Sequence,
@@ -587,15 +604,8 @@ def few_shot_table(
     for k in shots:
         runs = []
         for subset in range(subsets):
-            rng = np.random.default_rng([options.seed, k, subset])
-            train_idx, val_idx = [], []
-            for label in range(len(class_names)):
-                members = np.flatnonzero(labels == label)
-                rng.shuffle(members)
-                members = members[:k]
-                n_val = max(1, round(len(members) * val_share))
-                val_idx += members[:n_val].tolist()
-                train_idx += members[n_val:].tolist()
+            train_idx, val_idx = split_train_val(labels, range(len(class_names)), val_share,
+                                                 seed=[options.seed, k, subset], per_class=k)
             result = fine_tune(
                 train_images=[images[i] for i in train_idx], train_labels=labels[train_idx].tolist(),
                 val_images=[images[i] for i in val_idx], val_labels=labels[val_idx].tolist(),
@@ -638,21 +648,11 @@ def leave_one_class_out(
     labels, test_labels = np.asarray(labels), np.asarray(test_labels)
     workdir = Path(workdir or tempfile.mkdtemp(prefix="loco-"))
 
-    def predict(engine, pictures):
-        return [p for s in range(0, len(pictures), 32) for p in engine.predict(list(pictures[s:s + 32]))]
-
     rows = []
     for left_out, name in enumerate(class_names):
         known = [c for c in range(len(class_names)) if c != left_out]
         remap = {old: new for new, old in enumerate(known)}
-        rng = np.random.default_rng([options.seed, left_out])
-        train_idx, val_idx = [], []
-        for label in known:
-            members = np.flatnonzero(labels == label)
-            rng.shuffle(members)
-            n_val = max(1, round(len(members) * val_share))
-            val_idx += members[:n_val].tolist()
-            train_idx += members[n_val:].tolist()
+        train_idx, val_idx = split_train_val(labels, known, val_share, seed=[options.seed, left_out])
         result = fine_tune(
             train_images=[images[i] for i in train_idx], train_labels=[remap[labels[i]] for i in train_idx],
             val_images=[images[i] for i in val_idx], val_labels=[remap[labels[i]] for i in val_idx],
@@ -661,19 +661,18 @@ def leave_one_class_out(
                                     class_names=result.class_names, imgsz=result.imgsz)
         engine = ClassifierEngine.load(path)
         calibration = fit_calibration(
-            train_embeddings=np.concatenate([engine.embed([images[i] for i in train_idx[s:s + 32]])
-                                             for s in range(0, len(train_idx), 32)]),
+            train_embeddings=engine.embed_all([images[i] for i in train_idx]),
             train_labels=[remap[labels[i]] for i in train_idx],
-            heldout_predictions=predict(engine, [images[i] for i in val_idx]),
+            heldout_predictions=engine.predict_all([images[i] for i in val_idx]),
             heldout_labels=[remap[labels[i]] for i in val_idx], ood_predictions=[], seed=options.seed)
         known_test = [i for i in range(len(test_images)) if test_labels[i] != left_out]
-        known_predictions = predict(engine, [test_images[i] for i in known_test])
+        known_predictions = engine.predict_all([test_images[i] for i in known_test])
         correct = np.asarray([p.top[0][0] == remap[test_labels[i]] for p, i in zip(known_predictions, known_test)])
         accepted = np.asarray([decide(calibration, p).recognised for p in known_predictions])
         missing = [images[i] for i in np.flatnonzero(labels == left_out)] + \
                   [test_images[i] for i in np.flatnonzero(test_labels == left_out)]
-        missing_accepted = [decide(calibration, p).recognised for p in predict(engine, missing)]
-        strangers_accepted = [decide(calibration, p).recognised for p in predict(engine, list(strangers))]
+        missing_accepted = [decide(calibration, p).recognised for p in engine.predict_all(missing)]
+        strangers_accepted = [decide(calibration, p).recognised for p in engine.predict_all(strangers)]
         rows.append({
             "left_out": name,
             "known_top1": float(correct.mean()) if correct.size else 0.0,

@@ -505,17 +505,14 @@ def calibrate_from_folders(
     from .training import load_class_folders
 
     def predict_all(images):
-        batches = (images[start : start + batch_size] for start in range(0, len(images), batch_size))
-        return [prediction for batch in batches for prediction in engine.predict(batch)]
+        return engine.predict_all(images, batch_size)
 
     data_dir = Path(data_dir)
     train_images, train_labels = load_class_folders(data_dir / "train", engine.class_names)
     heldout_images, heldout_labels = load_class_folders(data_dir / heldout_split, engine.class_names)
     if not train_images or not heldout_images:
         raise ValueError(f"{data_dir} needs images in train/ and {heldout_split}/ under the engine's class names")
-    train_embeddings = np.concatenate(
-        [engine.embed(train_images[start : start + batch_size]) for start in range(0, len(train_images), batch_size)]
-    )
+    train_embeddings = engine.embed_all(train_images, batch_size)
     ood_predictions = predict_all(synthetic_ood_images(ood_count, ood_size, seed))
     calibration = fit_calibration(
         train_embeddings=train_embeddings,

@@ -266,14 +266,20 @@ def _to_size(canvas: Image.Image, size: int) -> np.ndarray:
     return np.asarray(canvas, np.float32)
 
 
-def _app_screenshot(rng, size):
-    """A phone or desktop app: top bar with a title, a side menu, cards of text, buttons."""
+def _screen(rng, size, font_units: tuple[float, float]):
+    """A blank screenshot canvas in a random theme: (canvas, draw, side, unit, (text, accent,
+    panel) colours, (font, small font)); a unit is 1/40 of the side."""
     side = max(size, _SCREEN_CANVAS)
     background, text, accent, panel = _theme(rng)
     canvas = Image.new("RGB", (side, side), background)
-    draw = ImageDraw.Draw(canvas)
     unit = side / 40
-    font, small = _font(max(8, int(unit * 1.6))), _font(max(7, int(unit * 1.2)))
+    fonts = _font(max(8, int(unit * font_units[0]))), _font(max(7, int(unit * font_units[1])))
+    return canvas, ImageDraw.Draw(canvas), side, unit, (text, accent, panel), fonts
+
+
+def _app_screenshot(rng, size):
+    """A phone or desktop app: top bar with a title, a side menu, cards of text, buttons."""
+    canvas, draw, side, unit, (text, accent, panel), (font, small) = _screen(rng, size, (1.6, 1.2))
     bar = int(unit * 3.5)
     draw.rectangle([0, 0, side, bar], fill=accent)
     draw.text((unit * 4, bar * 0.25), _words(rng, 1, 3), fill=(255, 255, 255), font=font)
@@ -304,12 +310,7 @@ def _app_screenshot(rng, size):
 
 def _web_form_screenshot(rng, size):
     """A web page with a form: browser chrome, a heading, labelled fields, a checkbox, a button."""
-    side = max(size, _SCREEN_CANVAS)
-    background, text, accent, panel = _theme(rng)
-    canvas = Image.new("RGB", (side, side), background)
-    draw = ImageDraw.Draw(canvas)
-    unit = side / 40
-    font, small = _font(max(8, int(unit * 1.5))), _font(max(7, int(unit * 1.15)))
+    canvas, draw, side, unit, (text, accent, panel), (font, small) = _screen(rng, size, (1.5, 1.15))
     chrome = tuple(int(c) for c in _colour(rng, 200, 235))
     draw.rectangle([0, 0, side, unit * 5], fill=chrome)
     for dot, colour in enumerate(((236, 95, 90), (245, 190, 80), (98, 197, 85))):
