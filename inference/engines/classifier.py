@@ -432,7 +432,10 @@ class ClassifierEngine:
     def embedding_dim(self) -> int:
         if self.kind == "onnx":
             return int(self._onnx_session.get_outputs()[1].shape[-1])
-        head = self._torch_module.head
+        module = self._torch_module
+        if hasattr(module, "embedding_dim"):  # EfficientNet-Lite0: the head reads more than the embedding
+            return int(module.embedding_dim)
+        head = module.head
         return int((head.linear if hasattr(head, "linear") else head).in_features)
 
     def warm_up(self) -> None:

@@ -2,9 +2,10 @@
 
 The recipe is the usual partial fine-tuning, sized for a few hundred photos on two cores:
 
-1. a new head (dropout + linear) on the pooled 1280-d features, trained alone for
-   ``head_epochs`` so that its random start does not push large gradients into the
-   pretrained layers;
+1. a new head (dropout + linear) on the pooled 1280-d features and a texture descriptor
+   (second-order statistics of a stride-16 map, :func:`texture_descriptor`), standardised,
+   fitted alone first as a regularised logistic regression, so that a random head does not
+   push large gradients into the pretrained layers;
 2. then the top of the backbone (blocks from ``unfreeze_from`` on, by default the last block,
    and the 1x1 head conv) learns too, at ``backbone_lr_scale`` times the head's rate, under a
    cosine schedule; every BatchNorm keeps its ImageNet statistics;
@@ -20,6 +21,7 @@ in its metadata, the architecture, class names and image size. Loading it never 
 """
 from __future__ import annotations
 
+import functools
 import io
 import json
 import math
@@ -54,38 +56,86 @@ FILE_KIND = "cualify-efficientnet-lite0-cls"
 ProgressCallback = Callable[[int, int, dict], None]
 
 
+TEXTURE_BLOCK = 10  # the last MBConv block at stride 16 (112 channels): mid-level ornament parts
+TEXTURE_CHANNELS = 112
+TEXTURE_DIM = TEXTURE_CHANNELS * (TEXTURE_CHANNELS + 1) // 2
+
+
+@functools.lru_cache(maxsize=8)
+def _upper_triangle(channels: int) -> torch.Tensor:
+    """Flat positions of a square matrix's upper triangle (numpy-made: a constant in an ONNX trace)."""
+    rows, cols = np.triu_indices(channels)
+    return torch.from_numpy(rows * channels + cols)
+
+
+def texture_descriptor(feature_map: torch.Tensor) -> torch.Tensor:
+    """Second-order statistics of a feature map: the channels' Gram matrix over all positions
+    (upper triangle), signed square root, L2-normalised.
+
+    Which parts of ornament occur *together*, wherever they are: the classic texture descriptor
+    on CNN features (bilinear pooling; Gatys' style statistics), and what tells batik families
+    apart better than the average alone (the pooled vector mostly says "dark cloth, dense dots").
+    """
+    n, c, h, w = feature_map.shape
+    flat = feature_map.flatten(2)
+    gram = flat @ flat.transpose(1, 2) / (h * w)
+    values = gram.flatten(1)[:, _upper_triangle(int(c)).to(feature_map.device)]
+    values = torch.sign(values) * torch.sqrt(values.abs() + 1e-12)
+    return F.normalize(values, dim=1)
+
+
 class LiteClassifier(nn.Module):
     """EfficientNet-Lite0 features, dropout and a linear head over ``len(class_names)`` classes.
 
-    ``run``/``layers`` follow the interface the Grad-CAM code reads (the same as the YOLO
-    engine's module): ``layers`` are the MBConv blocks, ``len(layers)`` names the head conv.
+    The head reads the pooled 1280-d vector and, when ``texture``, the :func:`texture_descriptor`
+    of block ``TEXTURE_BLOCK``, standardised with the training views' mean and deviation
+    (buffers stored with the model). ``run``/``layers`` follow the interface the Grad-CAM code
+    reads (the same as the YOLO engine's module): ``layers`` are the MBConv blocks,
+    ``len(layers)`` names the head conv.
     """
 
-    def __init__(self, num_classes: int, *, dropout: float = 0.2, backbone: EfficientNetLite0 | None = None):
+    def __init__(self, num_classes: int, *, dropout: float = 0.2, backbone: EfficientNetLite0 | None = None,
+                 texture: bool = True):
         super().__init__()
         self.backbone = backbone if backbone is not None else EfficientNetLite0()
         self.backbone._fc = nn.Identity()  # the ImageNet classifier is not used (nor stored)
+        self.texture = texture
+        width = EMBEDDING_DIM + (TEXTURE_DIM if texture else 0)
+        self.register_buffer("feature_mean", torch.zeros(width))
+        self.register_buffer("feature_std", torch.ones(width))
         self.dropout = nn.Dropout(dropout)
-        self.head = nn.Linear(EMBEDDING_DIM, num_classes)
+        self.head = nn.Linear(width, num_classes)
 
     @property
     def layers(self) -> nn.ModuleList:
         return self.backbone._blocks
 
+    @property
+    def embedding_dim(self) -> int:
+        """The embedding is the pooled vector (the prototype space of "not a known motif")."""
+        return EMBEDDING_DIM
+
+    def head_input(self, pooled: torch.Tensor, texture: torch.Tensor | None) -> torch.Tensor:
+        """What the linear head reads, standardised."""
+        features = pooled if texture is None else torch.cat([pooled, texture], dim=1)
+        return (features - self.feature_mean) / self.feature_std
+
     def run(self, images: torch.Tensor, capture: int | None = None):
         """(logits, pooled features, head feature map, output of block ``capture``) of 0..1 RGB images."""
         net = self.backbone
         x = F.relu6(net._bn0(net._conv_stem(net.normalise(images))))
-        captured = None
+        captured = texture = None
         for index, block in enumerate(net._blocks):
             x = block(x)
             if index == capture:
                 captured = x
+            if self.texture and index == TEXTURE_BLOCK:
+                texture = texture_descriptor(x)
         feature_map = F.relu6(net._bn1(net._conv_head(x)))
         if capture == len(net._blocks):
             captured = feature_map
         pooled = feature_map.mean(dim=(2, 3))
-        logits = self.head(self.dropout(pooled))
+        logits = self.head(self.dropout(self.head_input(pooled, texture)))
         return logits, pooled, feature_map, captured
 
     def logits(self, images: torch.Tensor) -> torch.Tensor:
@@ -110,7 +160,8 @@ def save_lite_classifier(model: LiteClassifier, path: str | Path, *, class_names
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {name: tensor.detach().cpu().contiguous() for name, tensor in model.state_dict().items()}
     metadata = {"kind": FILE_KIND, "arch": ARCH, "names": json.dumps(list(class_names)), "imgsz": str(int(imgsz)),
-                "dropout": str(model.dropout.p), **{key: json.dumps(value) for key, value in (extra or {}).items()}}
+                "dropout": str(model.dropout.p),
+                "texture": str(int(model.texture)), **{key: json.dumps(value) for key, value in (extra or {}).items()}}
     partial = path.with_name(path.name + ".partial")
     save_file(state, str(partial), metadata=metadata)
     partial.replace(path)
@@ -145,9 +196,13 @@ def load_lite_classifier(path: str | Path) -> tuple[LiteClassifier, tuple[str, .
         raise ClassifierLoadError("bad_model", f"{path.name} has unreadable metadata: {error}") from error
     if not class_names:
         raise ClassifierLoadError("bad_model", f"{path.name} carries no class names")
-    model = LiteClassifier(len(class_names), dropout=dropout)
+    state = load_file(str(path))
+    texture = metadata.get("texture", "0") == "1"
+    model = LiteClassifier(len(class_names), dropout=dropout, texture=texture)
+    if "feature_mean" not in state:  # written before the head read standardised features
+        state = {**state, "feature_mean": model.feature_mean, "feature_std": model.feature_std}
     try:
-        model.load_state_dict(load_file(str(path)), strict=True)
+        model.load_state_dict(state, strict=True)
     except RuntimeError as error:
         raise ClassifierLoadError("bad_model", f"{path.name} does not fit EfficientNet-Lite0: {error}") from error
     return model.eval(), class_names, imgsz
@@ -227,7 +282,9 @@ def _fit_short_side(image, side: int):
 class FineTuneOptions:
     imgsz: int = 224
     epochs: int = 10  # top-block epochs at most; early stopping may end sooner
-    head_epochs: int = 40  # passes over the stored views' pooled features (cheap: a linear layer)
+    head_iterations: int = 200  # L-BFGS steps of the head's logistic regression (stage 1)
+    head_c: float = 0.1  # its inverse L2 strength, as a logistic regression's C
+    texture: bool = True  # the head also reads the texture descriptor (see LiteClassifier)
     views: int = 8  # augmented views of each training photo, drawn once (see the module docstring)
     batch: int = 32
     lr: float = 1e-3  # the head's; the unfrozen blocks get lr * backbone_lr_scale
@@ -243,8 +300,10 @@ class FineTuneOptions:
     def __post_init__(self) -> None:
         if self.imgsz < 32 or self.imgsz > 640 or self.imgsz % 32:
             raise ValueError("imgsz must be a multiple of 32 between 32 and 640")
-        if not 0 <= self.epochs <= 1000 or not 1 <= self.head_epochs <= 1000:
-            raise ValueError("epochs must be 0..1000 and head_epochs 1..1000")
+        if not 0 <= self.epochs <= 1000 or not 1 <= self.head_iterations <= 1000:
+            raise ValueError("epochs must be 0..1000 and head_iterations 1..1000")
+        if not self.head_c > 0:
+            raise ValueError("head_c must be positive")
         if not 1 <= self.batch <= 512:
             raise ValueError("batch must be 1..512")
         if not 1 <= self.views <= 64:
@@ -277,44 +336,79 @@ def _top_parts(model: LiteClassifier, unfreeze_from: int) -> list[nn.Module]:
     return [*net._blocks[unfreeze_from:], net._conv_head, net._bn1]
 
 
-def _bottom(model: LiteClassifier, images: torch.Tensor, upto: int) -> torch.Tensor:
-    """The frozen part: stem and blocks ``[0, upto)``, in eval mode, without a graph."""
+def _bottom(model: LiteClassifier, images: torch.Tensor, upto: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The frozen part: stem and blocks ``[0, upto)``, in eval mode, without a graph; and the
+    texture descriptor when its block is among them (it is then fixed too)."""
     net = model.backbone
+    texture = None
     with torch.no_grad():
         x = F.relu6(net._bn0(net._conv_stem(net.normalise(images))))
-        for block in net._blocks[:upto]:
+        for index, block in enumerate(net._blocks[:upto]):
             x = block(x)
-    return x
+            if model.texture and index == TEXTURE_BLOCK:
+                texture = texture_descriptor(x)
+    return x, texture
 
 
-def _top(model: LiteClassifier, x: torch.Tensor, upto: int) -> torch.Tensor:
-    """Logits from the output of block ``upto - 1``."""
+def _top_features(model: LiteClassifier, x: torch.Tensor, upto: int, texture: torch.Tensor | None) -> torch.Tensor:
+    """The head's standardised input from the output of block ``upto - 1`` (and the stored texture)."""
     net = model.backbone
-    for block in net._blocks[upto:]:
+    for index, block in enumerate(net._blocks[upto:], start=upto):
         x = block(x)
+        if model.texture and index == TEXTURE_BLOCK:
+            texture = texture_descriptor(x)
     pooled = F.relu6(net._bn1(net._conv_head(x))).mean(dim=(2, 3))
-    return model.head(model.dropout(pooled))
+    return model.head_input(pooled, texture)
 
 
-def _pooled_of_cache(model: LiteClassifier, cache: torch.Tensor, upto: int, batch: int) -> torch.Tensor:
-    """The pooled 1280-d features of stored bottom outputs, with the top in eval mode."""
+def _top(model: LiteClassifier, x: torch.Tensor, upto: int, texture: torch.Tensor | None) -> torch.Tensor:
+    """Logits from the output of block ``upto - 1``."""
+    return model.head(model.dropout(_top_features(model, x, upto, texture)))
+
+
+def _chunks(cache: torch.Tensor, textures: torch.Tensor | None, batch: int):
+    for start in range(0, len(cache), batch):
+        texture = None if textures is None else textures[start: start + batch].float()
+        yield cache[start: start + batch].float(), texture
+
+
+def _features_of_cache(model: LiteClassifier, cache: torch.Tensor, textures: torch.Tensor | None, upto: int,
+                       batch: int) -> torch.Tensor:
+    """The head's input for stored bottom outputs, with the top in eval mode."""
     model.eval()
-    net = model.backbone
-    rows = []
     with torch.inference_mode():
-        for start in range(0, len(cache), batch):
-            x = cache[start: start + batch].float()
-            for block in net._blocks[upto:]:
-                x = block(x)
-            rows.append(F.relu6(net._bn1(net._conv_head(x))).mean(dim=(2, 3)))
+        rows = [_top_features(model, x, upto, texture) for x, texture in _chunks(cache, textures, batch)]
     return torch.cat(rows).clone()
 
 
-def _logits_of_cache(model: LiteClassifier, cache: torch.Tensor, upto: int, batch: int) -> torch.Tensor:
+def _logits_of_cache(model: LiteClassifier, cache: torch.Tensor, textures: torch.Tensor | None, upto: int,
+                     batch: int) -> torch.Tensor:
     model.eval()
     with torch.inference_mode():
-        return torch.cat([_top(model, cache[start: start + batch].float(), upto)
-                          for start in range(0, len(cache), batch)])
+        return torch.cat([_top(model, x, upto, texture) for x, texture in _chunks(cache, textures, batch)])
+
+
+def _fit_head(head: nn.Linear, features: torch.Tensor, labels: torch.Tensor, *, inverse_l2: float,
+              label_smoothing: float, iterations: int) -> float:
+    """The head as a multinomial logistic regression on fixed features: full-batch L-BFGS on the
+    smoothed cross-entropy plus ``||W||^2 / (2 * inverse_l2 * n)`` (``inverse_l2`` is the usual
+    C of a logistic regression). Deterministic, and regularised as strongly as a few hundred
+    photos need: thousands of features, a few hundred photos. Returns the final loss."""
+    penalty = 1.0 / (2.0 * inverse_l2 * len(features))
+    with torch.no_grad():
+        head.weight.zero_()
+        head.bias.zero_()
+    optimiser = torch.optim.LBFGS(head.parameters(), lr=1.0, max_iter=iterations, history_size=20,
+                                  tolerance_grad=1e-6, tolerance_change=1e-9, line_search_fn="strong_wolfe")
+
+    def closure():
+        optimiser.zero_grad(set_to_none=True)
+        loss = F.cross_entropy(head(features), labels, label_smoothing=label_smoothing)
+        loss = loss + penalty * head.weight.pow(2).sum()
+        loss.backward()
+        return loss
+
+    return float(optimiser.step(closure).detach())
 
 
 def fine_tune(
@@ -358,7 +452,7 @@ def fine_tune(
     upto = options.unfreeze_from
     steps = options.views + 1 + options.epochs
     try:
-        model = LiteClassifier(len(class_names), dropout=options.dropout,
+        model = LiteClassifier(len(class_names), dropout=options.dropout, texture=options.texture,
                                backbone=efficientnet_lite0(pretrained=True, path=backbone_weights))
         _freeze(model, True)
         model.eval()
@@ -369,22 +463,36 @@ def fine_tune(
         labels = torch.as_tensor(list(train_labels), dtype=torch.long)
         val_tensor = torch.as_tensor(list(val_labels), dtype=torch.long)
 
-        views: list[torch.Tensor] = []
+        def encode(batches) -> tuple[torch.Tensor, torch.Tensor | None]:
+            outputs, textures = [], []
+            for batch in batches:
+                x, texture = _bottom(model, batch, upto)
+                outputs.append(x.half())
+                if texture is not None:
+                    textures.append(texture.half())
+            return torch.cat(outputs), (torch.cat(textures) if textures else None)
+
+        views, view_textures = [], []
         for view in range(options.views):
             view_started = time.perf_counter()
-            encoded = []
-            for start in range(0, len(sources), options.batch):
-                batch = torch.stack([augment(image) for image in sources[start: start + options.batch]])
-                encoded.append(_bottom(model, batch, upto).half())
-            views.append(torch.cat(encoded))
+            encoded, textures = encode(torch.stack([augment(image) for image in sources[start: start + options.batch]])
+                                       for start in range(0, len(sources), options.batch))
+            views.append(encoded)
+            view_textures.append(textures)
             if progress is not None:
                 progress(view + 1, steps, {"phase": "views", "seconds": time.perf_counter() - view_started})
         views_seconds = time.perf_counter() - started
         cache = torch.stack(views, dim=1)  # (photos, views, C, H, W)
-        del views
-        val_cache = torch.cat([
-            _bottom(model, torch.from_numpy(eval_preprocess(list(val_images[start: start + 64]), options.imgsz)), upto).half()
-            for start in range(0, len(val_images), 64)]) if len(val_images) else None
+        texture_cache = None if view_textures[0] is None else torch.stack(view_textures, dim=1)  # (photos, views, D)
+        del views, view_textures
+        val_cache = val_textures = None
+        if len(val_images):
+            val_cache, val_textures = encode(
+                torch.from_numpy(eval_preprocess(list(val_images[start: start + 64]), options.imgsz))
+                for start in range(0, len(val_images), 64))
+
+        def textures_of(rows, view) -> torch.Tensor | None:
+            return None if texture_cache is None else texture_cache[rows, view].float()
 
         history: list[dict] = []
         best = {"score": (-1.0, -math.inf), "state": None, "epoch": 0, "accuracy": 0.0}
@@ -393,7 +501,7 @@ def fine_tune(
         def validate() -> tuple[float, float]:
             if val_cache is None:
                 return 0.0, 0.0
-            logits = _logits_of_cache(model, val_cache, upto, 64)
+            logits = _logits_of_cache(model, val_cache, val_textures, upto, 64)
             return float((logits.argmax(1) == val_tensor).float().mean()), float(F.cross_entropy(logits, val_tensor))
 
         def keep_if_best(epoch: int, accuracy: float, loss: float) -> bool:
@@ -404,27 +512,21 @@ def fine_tune(
                 return True
             return False
 
-        # Stage 1: the head alone, on the pooled features of every stored view (computed once).
+        # Stage 1: the head alone, a regularised logistic regression on the features of every
+        # stored view (computed once), standardised with their own mean and deviation.
         stage1_started = time.perf_counter()
-        pooled = torch.cat([_pooled_of_cache(model, cache[:, view], upto, 64) for view in range(options.views)])
-        pooled_labels = labels.repeat(options.views)
-        head_optimiser = torch.optim.AdamW(model.head.parameters(), lr=options.lr, weight_decay=options.weight_decay)
-        model.head.train()
-        model.dropout.train()
-        _freeze(model.head, False)
-        head_batch = max(options.batch, 64)
-        for _ in range(options.head_epochs):
-            order = torch.randperm(len(pooled), generator=generator)
-            for start in range(0, len(order), head_batch):
-                chunk = order[start: start + head_batch]
-                loss = F.cross_entropy(model.head(model.dropout(pooled[chunk])), pooled_labels[chunk],
-                                       label_smoothing=options.label_smoothing)
-                head_optimiser.zero_grad(set_to_none=True)
-                loss.backward()
-                head_optimiser.step()
+        features = torch.cat([
+            _features_of_cache(model, cache[:, view], None if texture_cache is None else texture_cache[:, view], upto, 64)
+            for view in range(options.views)])  # standardised with the initial 0/1 buffers: raw
         with torch.no_grad():
-            model.eval()
-            train_loss = float(F.cross_entropy(model.head(pooled), pooled_labels, label_smoothing=options.label_smoothing))
+            model.feature_mean.copy_(features.mean(0))
+            model.feature_std.copy_(features.std(0).clamp_min(1e-6))
+            features = (features - model.feature_mean) / model.feature_std
+        feature_labels = labels.repeat(options.views)
+        _freeze(model.head, False)
+        train_loss = _fit_head(model.head, features, feature_labels, inverse_l2=options.head_c,
+                               label_smoothing=options.label_smoothing, iterations=options.head_iterations)
+        del features
         val_accuracy, val_loss = validate()
         keep_if_best(0, val_accuracy, val_loss)
         row = {"epoch": 0, "stage": 1, "train_loss": train_loss, "val_loss": val_loss, "val_accuracy": val_accuracy,
@@ -466,7 +568,7 @@ def fine_tune(
                 chunk = order[start: start + options.batch]
                 if len(chunk) < 2 and len(order) > 1:
                     continue  # BatchNorm in training mode needs two samples
-                logits = _top(model, cache[chunk, picked[chunk]].float(), upto)
+                logits = _top(model, cache[chunk, picked[chunk]].float(), upto, textures_of(chunk, picked[chunk]))
                 loss = F.cross_entropy(logits, labels[chunk], label_smoothing=options.label_smoothing)
                 optimiser.zero_grad(set_to_none=True)
                 loss.backward()

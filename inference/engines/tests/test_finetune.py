@@ -16,7 +16,7 @@ from .conftest import TINY_CLASSES, render_dataset
 pytestmark = [pytest.mark.nodb, pytest.mark.usefixtures("one_torch_thread")]
 
 # Small enough for CI (about 20 s on one core), large enough to learn three rendered motifs.
-TINY_RECIPE = finetune.FineTuneOptions(imgsz=96, views=2, head_epochs=30, epochs=1, batch=16, seed=0)
+TINY_RECIPE = finetune.FineTuneOptions(imgsz=96, views=2, head_iterations=50, epochs=1, batch=16, seed=0)
 
 
 @pytest.fixture(scope="module")
@@ -118,7 +118,7 @@ def test_leave_one_class_out_and_few_shot_run_on_a_tiny_set(tmp_path):
     data = render_dataset(tmp_path / "data", size=128)
     names, images, labels = finetune.read_class_folders(data / "train")
     _, test_images, test_labels = finetune.read_class_folders(data / "test", names)
-    recipe = finetune.FineTuneOptions(imgsz=96, views=1, head_epochs=20, epochs=0, batch=16, seed=0)
+    recipe = finetune.FineTuneOptions(imgsz=96, views=1, head_iterations=50, epochs=0, batch=16, seed=0)
     few = images[::3], labels[::3]  # 10 per class: the loops, not the figures, are under test here
     rows = finetune.leave_one_class_out(images=few[0], labels=few[1], test_images=test_images, test_labels=test_labels,
                                         class_names=names, strangers=non_batik_images(4, 96, seed=0), options=recipe,
@@ -133,3 +133,39 @@ def test_leave_one_class_out_and_few_shot_run_on_a_tiny_set(tmp_path):
                                     class_names=names, shots=(3,), subsets=2, options=recipe)
     assert set(table) == {3} and len(table[3]["runs"]) == 2
     assert 0.0 <= table[3]["min"] <= table[3]["mean"] <= 1.0
+
+
+def test_the_texture_descriptor_reads_what_occurs_together_not_where():
+    torch.manual_seed(0)
+    maps = torch.rand(2, 8, 6, 6)
+    descriptor = finetune.texture_descriptor(maps)
+    assert descriptor.shape == (2, 8 * 9 // 2)
+    assert torch.allclose(descriptor.norm(dim=1), torch.ones(2))
+    shuffled = maps.flatten(2)[:, :, torch.randperm(36)].reshape(2, 8, 6, 6)  # same parts, other places
+    assert torch.allclose(finetune.texture_descriptor(shuffled), descriptor, atol=1e-6)
+    other = maps.clone()
+    other[:, 1] = other[:, 1].flip(-1)  # channel 1 moved against channel 0: they co-occur differently
+    assert not torch.allclose(finetune.texture_descriptor(other), descriptor, atol=1e-3)
+
+
+def test_the_head_reads_the_texture_and_a_file_without_it_still_loads(tiny_lite, tmp_path):
+    path, data, *_ = tiny_lite
+    model, names, imgsz = finetune.load_lite_classifier(path)
+    assert model.texture and model.head.in_features == 1280 + finetune.TEXTURE_DIM
+    assert finetune.read_metadata(path)["texture"] == "1"
+    assert float(model.feature_std.min()) > 0 and float(model.feature_mean.abs().max()) > 0  # fitted, stored
+    # A pooled-only head (the texture option off) round-trips through the same file format.
+    plain = finetune.LiteClassifier(len(names), texture=False).eval()
+    plain_path = finetune.save_lite_classifier(plain, tmp_path / "plain.safetensors", class_names=names, imgsz=imgsz)
+    loaded, *_ = finetune.load_lite_classifier(plain_path)
+    assert not loaded.texture and loaded.head.in_features == 1280
+    images = torch.rand(2, 3, 64, 64)
+    assert torch.allclose(loaded(images)[0], plain(images)[0], atol=1e-6)
+    # Files written before the head read standardised features have neither buffer nor flag.
+    from safetensors.torch import load_file, save_file
+
+    metadata = {k: v for k, v in finetune.read_metadata(plain_path).items() if k != "texture"}
+    state = {k: v for k, v in load_file(str(plain_path)).items() if not k.startswith("feature_")}
+    save_file(state, str(tmp_path / "older.safetensors"), metadata=metadata)
+    older, *_ = finetune.load_lite_classifier(tmp_path / "older.safetensors")
+    assert not older.texture and torch.allclose(older(images)[0], plain(images)[0], atol=1e-6)
