@@ -3,6 +3,7 @@ import json
 from io import StringIO
 
 import pytest
+from PIL import Image
 from django.core.files.storage import default_storage
 from django.core.management import CommandError, call_command
 
@@ -98,11 +99,17 @@ def test_classify_command_prints_one_json_line_per_image(classifier, tmp_path):
     render_motif("ubur-ubur", 41000, 512).save(tmp_path / "a.jpg")
     render_motif("pucuk-rebung", 41001, 512).save(tmp_path / "b.png")
     (tmp_path / "c.jpg").write_bytes(b"not an image")
+    Image.new("RGB", (256, 256), (128, 128, 128)).save(tmp_path / "d.png")  # plain grey: no motif
     lines = [json.loads(line) for line in run("classify", str(tmp_path)).splitlines()]
-    assert [line["file"].rsplit("/", 1)[-1] for line in lines] == ["a.jpg", "b.png", "c.jpg"]
+    assert [line["file"].rsplit("/", 1)[-1] for line in lines] == ["a.jpg", "b.png", "c.jpg", "d.png"]
     assert lines[0]["motif"] == "ubur-ubur" and lines[1]["motif"] == "pucuk-rebung"
+    assert lines[0]["reason"] == "ok" and lines[0]["recognised"] and lines[0]["label"]
     assert 0 < lines[0]["confidence"] <= 1 and len(lines[0]["top"]) == 5 and "inference_s" in lines[0]["timings"]
     assert lines[2]["error"] == "not_an_image"
+    # Not recognised: the answer does not contradict itself (as in the API), the guesses remain.
+    grey = lines[3]
+    assert not grey["recognised"] and grey["reason"] in ("low_confidence", "far_from_archive")
+    assert grey["label"] is None and grey["motif"] is None and grey["confidence"] is None and len(grey["top"]) == 5
     assert not ClassificationRecord.objects.exists()
 
 

@@ -26,7 +26,7 @@ def image_paths(paths: list[Path]) -> list[Path]:
 class Command(BaseCommand):
     help = (
         "Classify image files or folders with the same service code as the site and print one JSON line "
-        "per image: label, motif slug (or null), confidence 0–1, top-5 and timings in seconds. In-process "
+        "per image, the REST API's answer: label, motif slug and confidence 0–1 (null when not recognised), reason, top-5 guesses and timings in seconds. In-process "
         "by default; --cluster goes through the running queue workers."
     )
 
@@ -56,16 +56,9 @@ class Command(BaseCommand):
                 continue
             except services.ClassificationUnavailable as exc:
                 raise CommandError(f"classification is unavailable: {exc}") from exc
-            best = record.top[0] if record.top else {}
-            self.stdout.write(json.dumps({
-                "file": str(path),
-                "status": record.status,
-                "label": best.get("label"),
-                "motif": record.motif.slug if record.motif else None,
-                "recognised": record.recognised,
-                "confidence": record.confidence,
-                "top": [{"label": t["label"], "motif": t["slug"], "confidence": t["probability"]} for t in record.top],
-                "timings": {k: round(v, 4) for k, v in record.timings.items() if k.endswith("_s")},
-                "total_s": round(time.perf_counter() - started, 4),
-            }, ensure_ascii=False))
+            # The same answer as the REST API and the compat service give (one summary for every
+            # door): label and confidence are null when the photo is not recognised, reason says why.
+            summary = {key: value for key, value in services.classification_summary(record).items() if key != "id"}
+            self.stdout.write(json.dumps({"file": str(path), **summary, "total_s": round(time.perf_counter() - started, 4)},
+                                         ensure_ascii=False, default=str))
             record.delete()  # a command's photos are not visitor records
