@@ -33,7 +33,6 @@ def child(classifier: str | None) -> dict:
 
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cualify.settings")
     django.setup()
-    from django.core.management import call_command
 
     figures = {"django": round(rss_mb(), 1)}
     if classifier is None:

@@ -6,6 +6,13 @@ all measured in this one run.
     .venv/bin/python bench/classify.py --db sqlite --broker orm   # the embedded default
     .venv/bin/python bench/classify.py --classifier RUN/classifier.safetensors --no-baseline
                                          # the site serving another classifier (e.g. a fine-tuned EfficientNet-Lite0)
+    .venv/bin/python bench/classify.py --while-generating 3 --no-baseline
+                                         # classify idle, then while 3 generation jobs keep running
+
+With ``--while-generating N`` both clusters run with their default sizes (half the cores each:
+the one-machine default of scripts/run.sh), and classification is measured twice in one run:
+idle, then while N fusion jobs of 8 refined images are kept running (a finished one is replaced
+at once) through the site's own form. The goal: p95 under load <= 2x the idle p95.
 
 What runs (all on this machine, ports on 127.0.0.1):
 - the site: gunicorn (2 workers) + one qcluster (2 workers), the shipped classifier;
@@ -89,6 +96,58 @@ class SiteClient:
             name, value = header.split(";")[0].split("=", 1)
             jar[name] = value
         self.cookie = "; ".join(f"{k}={v}" for k, v in jar.items())
+
+
+class GenerateClient(SiteClient):
+    """A visitor of /generate/ who keeps submitting fusion jobs (8 refined, upscaled images)."""
+
+    FORM = {"mode": "fusion", "motifs": ["merak", "kepiting"], "count": "8", "truncation": "0.7", "distance": "0.5",
+            "refine_strength": "0.3", "upscale": "2", "tile": "on"}
+
+    def __init__(self, port: int):
+        self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        self.connection.request("GET", "/generate/")
+        response = self.connection.getresponse()
+        page = response.read().decode()
+        self.cookie = "; ".join(c.split(";")[0] for c in response.headers.get_all("Set-Cookie") or [])
+        self.token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
+
+    def submit(self, seed: int) -> str:
+        from urllib.parse import urlencode
+
+        fields = [("csrfmiddlewaretoken", self.token), ("seed", str(seed))]
+        fields += [(k, v) for k, values in self.FORM.items() for v in ([values] if isinstance(values, str) else values)]
+        self.connection.request("POST", "/generate/", urlencode(fields), {
+            "Content-Type": "application/x-www-form-urlencoded", "Cookie": self.cookie,
+            "Referer": "http://127.0.0.1/generate/"})
+        response = self.connection.getresponse()
+        response.read()
+        if response.status != 302:
+            raise RuntimeError(f"generate answered {response.status}")
+        self.keep_cookies(response)
+        return response.headers["Location"]
+
+    def finished(self, job_url: str) -> bool:
+        import json
+
+        self.connection.request("GET", job_url.rstrip("/") + "/status/", headers={"Cookie": self.cookie})
+        response = self.connection.getresponse()
+        body = response.read()
+        return response.status != 200 or json.loads(body).get("finished", False)
+
+
+def keep_generating(port: int, jobs: int, stop: threading.Event, done: list) -> None:
+    """Keep ``jobs`` generation jobs in flight until ``stop`` is set; ``done`` counts the finished."""
+    client = GenerateClient(port)
+    running = [client.submit(seed) for seed in range(jobs)]
+    seed = jobs
+    while not stop.is_set():
+        time.sleep(0.5)
+        for index, url in enumerate(running):
+            if client.finished(url):
+                done.append(url)
+                running[index] = client.submit(seed)
+                seed += 1
 
 
 class BaselineClient:
@@ -192,8 +251,11 @@ def wait_for(check, what: str, timeout: float = 120):
     raise SystemExit(f"timed out waiting for {what}")
 
 
-def page_ready(port: int) -> bool:
+def page_ready(port: int, kind: str = "") -> bool:
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    if kind:  # a live worker with the active model of that kind
+        connection.request("GET", f"/ready?kind={kind}")
+        return connection.getresponse().status == 200
     connection.request("GET", "/classify/")
     response = connection.getresponse()
     return response.status == 200 and b"data-testid=\"unavailable\"" not in response.read()
@@ -249,6 +311,8 @@ def main() -> None:
     parser.add_argument("--no-baseline", action="store_true")
     parser.add_argument("--classifier", type=Path, help="register and activate this classifier file instead of "
                         "the shipped demo one (the baseline keeps the demo .pt)")
+    parser.add_argument("--while-generating", type=int, default=0, metavar="N",
+                        help="also measure classification while N generation jobs keep running (both clusters)")
     parser.add_argument("--class-map", type=Path, help='with --classifier: JSON {"class": "motif-slug"} for a model '
                         "whose classes are not the catalogue's (only the speed is measured)")
     args = parser.parse_args()
@@ -259,8 +323,8 @@ def main() -> None:
     data_dir = Path(tempfile.mkdtemp(prefix="cualify-bench-"))
     env = {**os.environ, "CUALIFY_DATA_DIR": str(data_dir), "CUALIFY_ENV": "local", "DEBUG": "false",
            "CUALIFY_QUEUE_WORKERS": "2", "CUALIFY_TORCH_THREADS": "1", "OMP_NUM_THREADS": "1",
-           # The load generator is one visitor: lift the per-visitor classify rate (30/min by default).
-           "CUALIFY_RATE_CLASSIFY": "1000000/min",
+           # The load generator is one visitor: lift the per-visitor rates (30 and 10/min by default).
+           "CUALIFY_RATE_CLASSIFY": "1000000/min", "CUALIFY_RATE_GENERATE": "1000000/min",
            "YOLO_CONFIG_DIR": os.environ.get("YOLO_CONFIG_DIR", str(Path.home() / ".cache/cualify/ultralytics"))}
     os.environ.update({k: env[k] for k in ("CUALIFY_DATA_DIR", "YOLO_CONFIG_DIR")})
     if args.db == "mariadb":
@@ -275,7 +339,10 @@ def main() -> None:
     else:
         env.pop("REDIS_URL", None)
 
-    print(f"config: db={args.db} broker={args.broker}; site = gunicorn 2 workers + qcluster 2 workers; data in {data_dir}")
+    if args.while_generating:
+        env.pop("CUALIFY_QUEUE_WORKERS")  # the clusters' own defaults, as scripts/run.sh starts them
+    shape = ("classify + generate qclusters (default sizes)" if args.while_generating else "classify qcluster 2 workers")
+    print(f"config: db={args.db} broker={args.broker}; site = gunicorn 2 workers + {shape}; data in {data_dir}")
     subprocess.run([PY, "manage.py", "bootstrap", "--no-demo", "--no-progress", "-v", "0"], cwd=ROOT, env=env, check=True)
     if args.classifier:
         mapping = ["--class-map", str(args.class_map.resolve())] if args.class_map else []
@@ -290,7 +357,9 @@ def main() -> None:
         return process
 
     try:
-        cluster = start([PY, "manage.py", "qcluster"])
+        cluster = start([PY, "manage.py", "qcluster"], {"Q_CLUSTER_NAME": "classify"})
+        if args.while_generating:
+            start([PY, "manage.py", "qcluster"], {"Q_CLUSTER_NAME": "generate"})
         web = start([GUNICORN, "cualify.wsgi", "--workers", "2", "--threads", "4", "--no-control-socket",
                      "--bind", f"127.0.0.1:{args.site_port}"])
         groups = {"web (gunicorn)": [web.pid], "queue (qcluster)": [cluster.pid],
@@ -327,6 +396,21 @@ def main() -> None:
             for name, port in baselines.items():
                 load(lambda: BaselineClient(port), photos, 1, 4)
                 rows.append((name, load(lambda: BaselineClient(port), photos, count, args.requests)))
+        if args.while_generating:
+            wait_for(lambda: page_ready(args.site_port, "generator"), "a warm generate worker")
+            stop, finished = threading.Event(), []
+            generating = threading.Thread(target=keep_generating,
+                                          args=(args.site_port, args.while_generating, stop, finished))
+            generating.start()
+            time.sleep(5)  # the jobs are running (loading done, drawing) before we measure
+            try:
+                for count in clients:
+                    rows.append((f"... while {args.while_generating} jobs run",
+                                 load(lambda: SiteClient(args.site_port), photos, count, args.requests)))
+            finally:
+                stop.set()
+                generating.join()
+            print(f"generation jobs finished during the loaded measurement: {len(finished)}")
     finally:
         for process in processes:
             try:
@@ -342,6 +426,12 @@ def main() -> None:
     print(f"\n{'path':38s} {'clients':>7s} {'n':>5s} {'err':>4s} {'p50 ms':>8s} {'p95 ms':>8s} {'req/s':>7s}")
     for name, row in rows:
         print(f"{name:38s} {row['clients']:7d} {row['n']:5d} {row['errors']:4d} {row['p50_ms']:8.1f} {row['p95_ms']:8.1f} {row['rps']:7.1f}")
+    if args.while_generating:
+        print("\nunder load / idle (goal: p95 <= 2x idle):")
+        for count in clients:
+            idle = next(r for n, r in rows if n.startswith("Cualify") and r["clients"] == count)
+            busy = next(r for n, r in rows if n.startswith("... while") and r["clients"] == count)
+            print(f"  {count} clients: p50 ×{busy['p50_ms'] / idle['p50_ms']:.2f}, p95 ×{busy['p95_ms'] / idle['p95_ms']:.2f}")
     for baseline in ([] if args.no_baseline else [STUDY, TUNED]):
         print(f"\nratios, site / {baseline}:")
         for count in clients:

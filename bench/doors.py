@@ -6,7 +6,8 @@ counts shared by all doors and processes through Redis.
 
 What runs (all on 127.0.0.1, a throw-away SQLite data dir, Redis db 14):
 - the site: gunicorn (1 worker × 4 threads); the Flask-compatible service: gunicorn
-  (1 worker × 4 threads); one qcluster (1 worker) with the shipped classifier and generator;
+  (1 worker × 4 threads); a classify and a generate qcluster (1 worker each) with the shipped
+  classifier and generator;
 - rates: classify 20/min and generate 10/min (CUALIFY_RATE_*), the same for every door.
 Doors: site form, REST API and compat service, for classify and for generate (a variation's
 reference image). The loop stops at the first 429 of each door and never sends more than
@@ -124,9 +125,9 @@ def main() -> None:
                    stdout=subprocess.DEVNULL)
     site_port, compat_port = free_port(), free_port()
     processes = []
-    logs = {name: data_dir / f"{name}.log" for name in ("qcluster", "site", "compat")}
+    logs = {name: data_dir / f"{name}.log" for name in ("qcluster", "site", "compat", "qcluster-generate")}
     commands = {
-        "qcluster": [PY, "manage.py", "qcluster"],
+        "qcluster": [PY, "manage.py", "qcluster"],  # the classify cluster (the default one)
         "site": [GUNICORN, "cualify.wsgi", "--bind", f"127.0.0.1:{site_port}", "--workers", "1", "--threads", "4"],
         "compat": [GUNICORN, "compat.wsgi:app", "--bind", f"127.0.0.1:{compat_port}", "--workers", "1", "--threads", "4"],
     }
@@ -134,7 +135,11 @@ def main() -> None:
         for name, command in commands.items():
             processes.append(subprocess.Popen(command, cwd=ROOT, env=env, stdout=logs[name].open("w"),
                                               stderr=subprocess.STDOUT, start_new_session=True))
-        wait_for(site_port, "/ready?kind=generator", processes[0], logs["qcluster"], 120)
+        processes.append(subprocess.Popen([PY, "manage.py", "qcluster"], cwd=ROOT, env={**env, "Q_CLUSTER_NAME": "generate"},
+                                          stdout=logs["qcluster-generate"].open("w"), stderr=subprocess.STDOUT,
+                                          start_new_session=True))
+        wait_for(site_port, "/ready?kind=generator", processes[3], logs["qcluster-generate"], 120)
+        wait_for(site_port, "/ready?kind=classifier", processes[0], logs["qcluster"], 120)
         wait_for(site_port, "/ready", processes[1], logs["site"])
         wait_for(compat_port, "/ready", processes[2], logs["compat"])
 

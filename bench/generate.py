@@ -129,7 +129,8 @@ def main() -> None:
     setup_django(data_dir)
     env = {**os.environ, "CUALIFY_QUEUE_WORKERS": "1"}
     subprocess.run([PY, "manage.py", "bootstrap", "--no-demo", "--no-progress", "-v", "0"], cwd=ROOT, env=env, check=True)
-    cluster = subprocess.Popen([PY, "manage.py", "qcluster"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+    cluster = subprocess.Popen([PY, "manage.py", "qcluster"], cwd=ROOT, env={**env, "Q_CLUSTER_NAME": "generate"},
+                               stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL, start_new_session=True)
     results = []
     try:

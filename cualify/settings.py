@@ -15,6 +15,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
 from core import limits as _limits
+from core.devices import check_device_choice as _check_device_choice
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -156,11 +157,19 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Queue (django-q2) -----------------------------------------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="")
+# Two clusters (django-q2's own ALT_CLUSTERS), so that quick work never waits behind slow work:
+# "classify" (the default cluster: classification and saliency, short timeouts; it also runs the
+# schedules) and "generate" (generation jobs with projection and refinement, long timeouts). A
+# `qcluster` started with Q_CLUSTER_NAME=generate is a generate cluster; inference/queues.py
+# sends each task to its cluster. CUALIFY_QUEUE_WORKERS, when set, sizes both.
+_QUEUE_WORKERS = env.int("CUALIFY_QUEUE_WORKERS", default=0)
+_CLASSIFY_TIMEOUT = env.int("CUALIFY_CLASSIFY_TIMEOUT", default=120)
+_GENERATE_TIMEOUT = env.int("CUALIFY_TASK_TIMEOUT", default=1800)
 Q_CLUSTER = {
-    "name": "cualify",
-    "workers": env.int("CUALIFY_QUEUE_WORKERS", default=os.cpu_count() or 1),
-    "timeout": env.int("CUALIFY_TASK_TIMEOUT", default=1800),
-    "retry": env.int("CUALIFY_TASK_TIMEOUT", default=1800) + 60,
+    "name": "classify",
+    "workers": env.int("CUALIFY_CLASSIFY_WORKERS", default=_QUEUE_WORKERS or max(1, (os.cpu_count() or 1) // 2)),
+    "timeout": _CLASSIFY_TIMEOUT,
+    "retry": _CLASSIFY_TIMEOUT + 60,
     "max_attempts": 3,
     "catch_up": False,
     # The record row is the result; keeping successful task rows too would only add writes.
@@ -169,6 +178,13 @@ Q_CLUSTER = {
     "sync": env.bool("CUALIFY_QUEUE_SYNC", default=False),
     # How often an idle worker asks the ORM broker for work: the floor of queue latency.
     "poll": env.float("CUALIFY_QUEUE_POLL", default=0.05),
+    "ALT_CLUSTERS": {
+        "generate": {
+            "workers": env.int("CUALIFY_GENERATE_WORKERS", default=_QUEUE_WORKERS or max(1, (os.cpu_count() or 1) // 2)),
+            "timeout": _GENERATE_TIMEOUT,
+            "retry": _GENERATE_TIMEOUT + 60,
+        },
+    },
 }
 if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL
@@ -209,7 +225,13 @@ AXES_CLIENT_IP_CALLABLE = "core.security.client_ip"
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "accounts:profile"
 LOGOUT_REDIRECT_URL = "home"
-EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+# Password-reset mail: EMAIL_URL (django-environ's form, e.g. smtp+tls://user:pass@smtp.example:587)
+# sets the backend, host, port, user, password and TLS at once; without it EMAIL_BACKEND
+# (default: the console, for local runs).
+if env.str("EMAIL_URL", default=""):
+    globals().update(env.email_url("EMAIL_URL"))
+else:
+    EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Cualify <noreply@localhost>")
 
 # --- Languages -------------------------------------------------------------------------------
@@ -230,8 +252,27 @@ MEDIA_URL = "/media/"
 MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(DATA_DIR / "media"))).resolve()
 # Local runs serve media from Django; in production the web server or object storage does.
 SERVE_MEDIA = env.bool("CUALIFY_SERVE_MEDIA", default=not PRODUCTION)
+# Media (archive images, uploads, results, model files): the local MEDIA_ROOT, or an S3 bucket
+# (django-storages) so that web and workers need no shared disk; workers then keep model files
+# in their own cache (inference/model_cache.py). Backup/restore needs the local file system.
+CUALIFY_MEDIA_STORAGE = env.str("CUALIFY_MEDIA_STORAGE", default="local")
+if CUALIFY_MEDIA_STORAGE == "local":
+    _MEDIA_BACKEND = {"BACKEND": "django.core.files.storage.FileSystemStorage"}
+elif CUALIFY_MEDIA_STORAGE == "s3":
+    _MEDIA_BACKEND = {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": {
+        "bucket_name": env.str("CUALIFY_S3_BUCKET"),
+        "endpoint_url": env.str("CUALIFY_S3_ENDPOINT_URL", default="") or None,
+        "region_name": env.str("CUALIFY_S3_REGION", default="") or None,
+        "access_key": env.str("CUALIFY_S3_ACCESS_KEY_ID", default="") or None,
+        "secret_key": env.str("CUALIFY_S3_SECRET_ACCESS_KEY", default="") or None,
+        "location": env.str("CUALIFY_S3_PREFIX", default=""),
+        # Private objects, never overwritten (names are content hashes); the site serves them.
+        "default_acl": "private", "querystring_auth": True, "file_overwrite": False,
+    }}
+else:
+    raise ImproperlyConfigured(f"CUALIFY_MEDIA_STORAGE must be 'local' or 's3', not {CUALIFY_MEDIA_STORAGE!r}")
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": _MEDIA_BACKEND,
     "staticfiles": {
         "BACKEND": (
             "whitenoise.storage.CompressedManifestStaticFilesStorage"
@@ -285,6 +326,11 @@ CUALIFY_CLASSIFY_MAX_ATTEMPTS = env.int("CUALIFY_CLASSIFY_MAX_ATTEMPTS", default
 CUALIFY_CLASSIFY_STALE_SECONDS = env.float("CUALIFY_CLASSIFY_STALE_SECONDS", default=300.0)
 # Torch threads per queue worker (one worker per core is the default cluster shape).
 CUALIFY_TORCH_THREADS = env.int("CUALIFY_TORCH_THREADS", default=1)
+# Where queue workers and training run models: auto (CUDA when there, else the CPU), cpu or cuda[:N].
+try:
+    CUALIFY_DEVICE = _check_device_choice(env.str("CUALIFY_DEVICE", default="auto"))
+except ValueError as _error:
+    raise ImproperlyConfigured(str(_error)) from None
 # Workers write a heartbeat this often. The site takes work while a worker serving the kind was
 # seen within CUALIFY_WORKER_ALIVE_SECONDS (one busy with a long task is late, not dead);
 # /ready says "ready" only while one was seen within CUALIFY_READY_HEARTBEAT_SECONDS, so a load
@@ -292,6 +338,11 @@ CUALIFY_TORCH_THREADS = env.int("CUALIFY_TORCH_THREADS", default=1)
 CUALIFY_HEARTBEAT_SECONDS = env.float("CUALIFY_HEARTBEAT_SECONDS", default=5.0)
 CUALIFY_WORKER_ALIVE_SECONDS = env.float("CUALIFY_WORKER_ALIVE_SECONDS", default=45.0)
 CUALIFY_READY_HEARTBEAT_SECONDS = env.float("CUALIFY_READY_HEARTBEAT_SECONDS", default=3 * CUALIFY_HEARTBEAT_SECONDS)
+# Workers whose media storage has no local paths (object storage) copy model files into
+# <data dir>/model-cache/<sha256>/; past this size the least recently used are removed.
+CUALIFY_MODEL_CACHE_MAX_BYTES = env.int("CUALIFY_MODEL_CACHE_MAX_BYTES", default=20 * 1024**3)
+# Heartbeat rows of workers not seen for this long are deleted (by the live workers' heartbeats).
+CUALIFY_HEARTBEAT_KEEP_SECONDS = env.float("CUALIFY_HEARTBEAT_KEEP_SECONDS", default=3600.0)
 
 # --- Generation ------------------------------------------------------------------------------
 # A running job's lease: the worker renews it at every progress step; one that ran out means the

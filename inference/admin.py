@@ -5,14 +5,18 @@ import mimetypes
 import re
 
 from django.contrib import admin, messages
+from django.contrib.admin.actions import delete_selected
+from django.core.exceptions import PermissionDenied
 from django.core.files.storage import default_storage
-from django.http import FileResponse, Http404
+from django.http import FileResponse, Http404, HttpResponseNotAllowed, HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
+from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 
 from . import registry
 from .classification import services
+from .generation import messages as generation_messages
 from .generation import services as generation
 from .models import (ClassificationRecord, Correction, GeneratedImage, GenerationJob, ModelKind, ModelVersion,
                      WorkerHeartbeat)
@@ -33,6 +37,9 @@ METRIC_LABELS = {
     "seed": _("seed"),
     "augment": _("augmented copies per training image"),
     "fine_tuned_from": _("started from"),
+    "arch": _("architecture"),
+    "best_epoch": _("best epoch"),
+    "views_seconds": _("time to prepare the training views (s)"),
     "heldout_acceptance": _("held-out acceptance (correct photos accepted)"),
     "ood_false_acceptance": _("false acceptance (strangers accepted)"),
     "ood_false_acceptance_confidence_only": _("false acceptance with the confidence alone"),
@@ -70,19 +77,95 @@ def _cell(value):
     return f"{value:.4f}" if isinstance(value, float) else value
 
 
+def json_table(value):
+    """A JSON value as (nested) tables for people to read: objects as two-column tables, lists
+    of objects as one row each, lists of lists as a grid, lists of plain values on one line."""
+    if isinstance(value, dict):
+        if not value:
+            return "—"
+        rows = format_html_join("", '<tr><th scope="row">{}</th><td>{}</td></tr>', ((k, json_table(v)) for k, v in value.items()))
+        return format_html('<table class="cualify-json">{}</table>', rows)
+    if isinstance(value, list):
+        if not value:
+            return "—"
+        if all(isinstance(item, dict) for item in value):
+            columns = list(dict.fromkeys(key for item in value for key in item))
+            head = format_html_join("", '<th scope="col">{}</th>', ((column,) for column in columns))
+            body = format_html_join("", "<tr>{}</tr>", (
+                (format_html_join("", "<td>{}</td>", ((json_table(item.get(column)),) for column in columns)),)
+                for item in value
+            ))
+            return format_html('<table class="cualify-json"><thead><tr>{}</tr></thead><tbody>{}</tbody></table>', head, body)
+        if all(isinstance(item, list) for item in value):
+            body = format_html_join("", "<tr>{}</tr>", (
+                (format_html_join("", "<td>{}</td>", ((json_table(cell),) for cell in row)),) for row in value
+            ))
+            return format_html('<table class="cualify-json"><tbody>{}</tbody></table>', body)
+        return format_html_join(", ", "{}", ((json_table(item),) for item in value))
+    return _cell(value)
+
+
+def json_display(model, name: str):
+    """A read-only admin field showing the JSON field ``name`` as tables, labelled as the field."""
+    def display(self, obj):
+        return json_table(getattr(obj, name)) if obj is not None else "—"
+
+    display.__name__ = f"{name}_table"
+    return admin.display(description=model._meta.get_field(name).verbose_name)(display)
+
+
 @admin.register(ModelVersion)
 class ModelVersionAdmin(admin.ModelAdmin):
     list_display = ["name", "kind", "is_active", "source", "headline_metrics", "activated_at", "created"]
     list_filter = ["kind", "is_active", "source"]
     search_fields = ["name", "sha256", "notes"]
-    readonly_fields = ["kind", "sha256", "path", "serving_path", "file_format", "size_bytes", "class_names", "class_map",
-                       "metrics_table", "plot_images", "calibration_summary", "training_data", "source", "is_active",
-                       "activated_at", "created", "created_by"]
-    fields = ["name", "notes", *readonly_fields]
+    readonly_fields = ["kind", "sha256", "path", "serving_path", "file_format", "size_bytes", "class_names_table",
+                       "class_map_table", "metrics_table", "plot_images", "calibration_summary", "training_data_table",
+                       "source", "is_active", "activated_at", "created", "created_by"]
+    # What a curator compares versions by comes first; the file's particulars and the long
+    # class lists are folded away (Django's "collapse" fieldsets are <details> elements).
+    fieldsets = [
+        (None, {"fields": ["name", "notes", "kind", "source", "is_active", "activated_at"]}),
+        (_("Evaluation"), {"fields": ["metrics_table", "plot_images", "calibration_summary"]}),
+        (_("Classes"), {"fields": ["class_names_table", "class_map_table"], "classes": ["collapse"]}),
+        (_("Training data"), {"fields": ["training_data_table"], "classes": ["collapse"]}),
+        (_("Stored file"), {"fields": ["sha256", "path", "serving_path", "file_format", "size_bytes", "created", "created_by"],
+                            "classes": ["collapse"]}),
+    ]
     actions = ["activate", "roll_back"]
+
+    class_names_table = json_display(ModelVersion, "class_names")
+    class_map_table = json_display(ModelVersion, "class_map")
+    training_data_table = json_display(ModelVersion, "training_data")
 
     def has_add_permission(self, request):
         return False  # model files are registered from the command line (they can carry code)
+
+    def has_delete_permission(self, request, obj=None):
+        # Versions are the record of what was trained and served: curators activate and roll
+        # back; only a superuser deletes one, and never the version being served.
+        if not request.user.is_active or not request.user.is_superuser:
+            return False
+        return obj is None or not obj.is_active
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        if "delete_selected" in actions:
+            actions["delete_selected"] = (type(self).delete_inactive, "delete_selected", actions["delete_selected"][2])
+        return actions
+
+    def delete_inactive(self, request, queryset):
+        """Django's bulk delete, refused when the selection holds an active version."""
+        active = [str(version) for version in queryset.filter(is_active=True)]
+        if active:
+            self.message_user(request, _("An active version cannot be deleted: activate another one first (%(versions)s).")
+                              % {"versions": ", ".join(active)}, messages.ERROR)
+            return None
+        return delete_selected(self, request, queryset)
+
+    def delete_queryset(self, request, queryset):
+        # Belt and braces: whatever path leads here, the active version stays.
+        super().delete_queryset(request, queryset.filter(is_active=False))
 
     @admin.display(description=_("Metrics"))
     def headline_metrics(self, obj):
@@ -95,10 +178,10 @@ class ModelVersionAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("Metrics"))
     def metrics_table(self, obj):
-        rows = [(key, _metric_label(key), _cell(value)) for key, value in obj.metrics.items()
+        rows = [(key, capfirst(_metric_label(key)), _cell(value)) for key, value in obj.metrics.items()
                 if not isinstance(value, (dict, list))]
-        table = format_html("<table>{}</table>", format_html_join(
-            "", '<tr><th title="{}">{}</th><td>{}</td></tr>', rows)) if rows else ""
+        table = format_html('<table class="cualify-metrics">{}</table>', format_html_join(
+            "", '<tr><th scope="row" title="{}">{}</th><td>{}</td></tr>', rows)) if rows else ""
         per_class = obj.metrics.get("per_class")
         if isinstance(per_class, dict) and per_class:
             table = format_html("{}{}", table, self._per_class_table(per_class))
@@ -115,9 +198,11 @@ class ModelVersionAdmin(admin.ModelAdmin):
             for name, row in per_class.items() if isinstance(row, dict)
         ))
         return format_html(
-            '<h3 style="margin-top:1rem">{}</h3><table><thead><tr><th>{}</th><th>{}</th><th>{}</th><th>F1</th><th>{}</th>'
+            '<h3 class="cualify-subhead">{}</h3><table class="cualify-per-class"><thead><tr><th scope="col">{}</th>'
+            '<th scope="col">{}</th><th scope="col">{}</th><th scope="col">F1</th><th scope="col">{}</th>'
             "</tr></thead><tbody>{}</tbody></table>",
-            _("Per class (test split)"), _("class"), _("precision"), _("recall"), _("test images"), rows,
+            _("Per class (test split)"), capfirst(_("class")), capfirst(_("precision")), capfirst(_("recall")),
+            capfirst(_("test images")), rows,
         )
 
     @staticmethod
@@ -163,9 +248,8 @@ class ModelVersionAdmin(admin.ModelAdmin):
         # Plots are stored with the model under models/, which /media/ never serves: they come
         # through plot_view below, to whoever may view the version.
         return format_html_join(
-            "", '<figure style="display:inline-block;margin:0 1rem 1rem 0"><a href="{0}"><img src="{0}" alt="{1}" '
-            'style="max-width:480px"></a><figcaption>{1}</figcaption></figure>',
-            ((reverse("admin:inference_modelversion_plot", args=[obj.pk, index]), _plot_label(label))
+            "", '<figure class="cualify-plot"><a href="{0}"><img src="{0}" alt="{1}"></a><figcaption>{2}</figcaption></figure>',
+            ((reverse("admin:inference_modelversion_plot", args=[obj.pk, index]), _plot_label(label), capfirst(_plot_label(label)))
              for index, label in enumerate(obj.plots if isinstance(obj.plots, dict) else {})),
         ) or "—"
 
@@ -205,8 +289,8 @@ class ModelVersionAdmin(admin.ModelAdmin):
             return _cell(metrics.get(key))
 
         rows = [
-            (_("recognised when the confidence is at least"), _cell(calibration.get("min_confidence"))),
-            (_("and the distance to the archive at most"), _cell(calibration.get("max_distance"))),
+            (_("minimum confidence to recognise a motif"), _cell(calibration.get("min_confidence"))),
+            (_("maximum distance to the archive"), _cell(calibration.get("max_distance"))),
             (_("held-out acceptance (correct photos accepted)"), _cell(metrics.get("heldout_acceptance"))),
             (_("false acceptance (strangers accepted)"), _cell(metrics.get("ood_false_acceptance"))),
             (_("false acceptance with the confidence alone"), _cell(metrics.get("ood_false_acceptance_confidence_only"))),
@@ -226,8 +310,9 @@ class ModelVersionAdmin(admin.ModelAdmin):
         text = re.sub(r"\[([-\d.eE+,\s]*)\]", lambda m: "[" + " ".join(m.group(1).split()) + "]",
                       json.dumps(raw, indent=2, ensure_ascii=False))
         return format_html(
-            "<table>{}</table><details><summary>{}</summary><pre>{}</pre></details>",
-            format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", rows), _("Raw calibration (JSON)"), text,
+            '<table class="cualify-calibration">{}</table><details class="cualify-raw"><summary>{}</summary><pre>{}</pre></details>',
+            format_html_join("", '<tr><th scope="row">{}</th><td>{}</td></tr>', ((capfirst(label), value) for label, value in rows)),
+            _("Raw calibration (JSON)"), text,
         )
 
     @admin.action(description=_("Activate the selected version"), permissions=["change"])
@@ -251,8 +336,10 @@ class ModelVersionAdmin(admin.ModelAdmin):
 
 @admin.register(WorkerHeartbeat)
 class WorkerHeartbeatAdmin(admin.ModelAdmin):
-    list_display = ["host", "pid", "models_loaded", "started", "last_seen"]
-    readonly_fields = ["host", "pid", "models_loaded", "started", "last_seen"]
+    list_display = ["host", "pid", "models_loaded_table", "started", "last_seen"]
+    readonly_fields = ["host", "pid", "models_loaded_table", "started", "last_seen"]
+
+    models_loaded_table = json_display(WorkerHeartbeat, "models_loaded")
 
     def has_add_permission(self, request):
         return False
@@ -261,14 +348,29 @@ class WorkerHeartbeatAdmin(admin.ModelAdmin):
 def _visible_fields(model) -> list[str]:
     """Every field but ``session_key``: a visitor's hashed key ties rows to their browser and is
     nothing a curator needs to read; ``owner`` (the account, or "anonymous visitor") stands in
-    for ``user``."""
-    return ["owner" if f.name == "user" else f.name for f in model._meta.fields if f.name != "session_key"]
+    for ``user``; a JSON field is shown as tables (``<name>_table``, see ``json_display``)."""
+    def shown(field):
+        if field.name == "user":
+            return "owner"
+        return f"{field.name}_table" if field.get_internal_type() == "JSONField" else field.name
+
+    return [shown(f) for f in model._meta.fields if f.name != "session_key"]
 
 
 class VisitorOwnerMixin:
     @admin.display(description=_("owner"), ordering="user__username")
     def owner(self, obj):
         return obj.user or _("anonymous visitor")
+
+
+def _thumbnail(url: str, alt, size: int = 48):
+    """A fixed-size thumbnail (the image is cropped to fill the square)."""
+    return format_html('<img class="cualify-thumb" src="{}" alt="{}" width="{}" height="{}" loading="lazy">', url, alt, size, size)
+
+
+@admin.display(description=_("public id"), ordering="public_id")
+def short_public_id(obj):
+    return obj.public_id.hex[:8]
 
 
 class CorrectionInline(admin.TabularInline):
@@ -280,25 +382,33 @@ class CorrectionInline(admin.TabularInline):
 
 @admin.register(ClassificationRecord)
 class ClassificationRecordAdmin(VisitorOwnerMixin, admin.ModelAdmin):
-    list_display = ["public_id", "status", "motif", "recognised", "confidence", "model_version", "owner", "created"]
+    list_display = [short_public_id, "thumbnail", "status", "motif", "recognised", "confidence", "model_version", "owner", "created"]
+    list_display_links = [short_public_id]
     list_filter = ["status", "recognised", "model_version"]
     readonly_fields = _visible_fields(ClassificationRecord) + ["photo"]
+    fields = readonly_fields  # nothing is edited; the JSON fields appear only as their tables
     inlines = [CorrectionInline]
+
+    top_table = json_display(ClassificationRecord, "top")
+    timings_table = json_display(ClassificationRecord, "timings")
 
     def has_add_permission(self, request):
         return False
 
     @admin.display(description=_("Photo"))
-    def photo(self, obj):
-        from django.urls import reverse
+    def thumbnail(self, obj):
+        return _thumbnail(reverse("classify_photo", args=[obj.public_id]), _("Photo %(id)s") % {"id": obj.public_id.hex[:8]})
 
+    @admin.display(description=_("Photo"))
+    def photo(self, obj):
         return format_html('<img src="{}" alt="" style="max-width:320px">', reverse("classify_photo", args=[obj.public_id]))
 
 
 @admin.register(Correction)
 class CorrectionAdmin(admin.ModelAdmin):
-    list_display = ["record", "kind", "motif", "status", "consent", "created"]
+    list_display = ["__str__", "thumbnail", "record", "kind", "motif", "status", "consent", "created"]
     list_filter = ["status", "kind"]
+    list_select_related = ["record", "motif"]
     readonly_fields = ["record", "kind", "motif", "comment", "status", "reviewed_by", "reviewed_at", "archive_image", "photo"]
     actions = ["accept", "reject"]
 
@@ -310,9 +420,12 @@ class CorrectionAdmin(admin.ModelAdmin):
         return obj.record.consent_training
 
     @admin.display(description=_("Photo"))
-    def photo(self, obj):
-        from django.urls import reverse
+    def thumbnail(self, obj):
+        return _thumbnail(reverse("classify_photo", args=[obj.record.public_id]),
+                          _("Photo %(id)s") % {"id": obj.record.public_id.hex[:8]})
 
+    @admin.display(description=_("Photo"))
+    def photo(self, obj):
         return format_html('<img src="{}" alt="" style="max-width:320px">', reverse("classify_photo", args=[obj.record.public_id]))
 
     @admin.action(description=_("Accept (consented photos join the archive)"), permissions=["change"])
@@ -327,6 +440,41 @@ class CorrectionAdmin(admin.ModelAdmin):
             services.correction_reject(correction=correction, reviewer=request.user)
         self.message_user(request, _("Corrections rejected."), messages.SUCCESS)
 
+    def get_urls(self):
+        review = [path(f"<path:object_id>/{decision}/", self.admin_site.admin_view(self.review_view),
+                       {"decision": decision}, name=f"inference_correction_{decision}")
+                  for decision in ("accept", "reject")]
+        return [*review, *super().get_urls()]
+
+    def review_view(self, request, object_id, decision):
+        """The accept and reject buttons of a correction's own page (POST, CSRF-checked by admin_view)."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        correction = self.get_object(request, object_id)
+        if correction is None:
+            raise Http404
+        if not self.has_change_permission(request, correction):
+            raise PermissionDenied
+        change_page = reverse("admin:inference_correction_change", args=[correction.pk])
+        if correction.status != Correction.Status.PENDING:
+            self.message_user(request, _("This correction was already reviewed."), messages.WARNING)
+            return HttpResponseRedirect(change_page)
+        if decision == "accept":
+            services.correction_accept(correction=correction, reviewer=request.user)
+            self.message_user(request, _("Correction accepted."), messages.SUCCESS)
+        else:
+            services.correction_reject(correction=correction, reviewer=request.user)
+            self.message_user(request, _("Correction rejected."), messages.SUCCESS)
+        return HttpResponseRedirect(change_page)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        correction = self.get_object(request, object_id)
+        review_urls = None
+        if correction is not None and correction.status == Correction.Status.PENDING and self.has_change_permission(request, correction):
+            review_urls = {decision: reverse(f"admin:inference_correction_{decision}", args=[correction.pk])
+                           for decision in ("accept", "reject")}
+        return super().change_view(request, object_id, form_url, {**(extra_context or {}), "review_urls": review_urls})
+
 
 class GeneratedImageInline(admin.TabularInline):
     model = GeneratedImage
@@ -340,23 +488,44 @@ class GeneratedImageInline(admin.TabularInline):
 
     @admin.display(description=_("Image"))
     def preview(self, obj):
-        from django.urls import reverse
-
         return format_html('<img src="{}" alt="" width="96" height="96" style="image-rendering:pixelated">',
                            reverse("generate_admin_image", args=[obj.pk]))
 
 
 @admin.register(GenerationJob)
 class GenerationJobAdmin(VisitorOwnerMixin, admin.ModelAdmin):
-    list_display = ["public_id", "mode", "status", "stage", "attempts", "owner", "created", "finished"]
+    list_display = [short_public_id, "thumbnail", "mode", "status", "stage_text", "attempts", "owner", "created", "finished"]
+    list_display_links = [short_public_id]
     list_filter = ["status", "mode"]
     search_fields = ["public_id", "prompt", "error"]
     readonly_fields = _visible_fields(GenerationJob)
+    fields = readonly_fields  # nothing is edited; the JSON fields appear only as their tables
     inlines = [GeneratedImageInline]
     actions = ["retry", "cancel"]
 
+    motifs_table = json_display(GenerationJob, "motifs")
+    prompt_match_table = json_display(GenerationJob, "prompt_match")
+    timings_table = json_display(GenerationJob, "timings")
+    model_versions_table = json_display(GenerationJob, "model_versions")
+
     def has_add_permission(self, request):
         return False
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("user").prefetch_related("images")
+
+    @admin.display(description=_("stage"), ordering="stage")
+    def stage_text(self, obj):
+        """The worker's stage code in the curator's language (as the site and the API say it)."""
+        return generation_messages.stage_label(obj.stage) or "—"
+
+    @admin.display(description=_("First image"))
+    def thumbnail(self, obj):
+        images = sorted(obj.images.all(), key=lambda image: image.index)
+        if not images:
+            return "—"
+        return _thumbnail(reverse("generate_admin_image", args=[images[0].pk]),
+                          _("First image of job %(id)s") % {"id": obj.public_id.hex[:8]})
 
     @admin.action(description=_("Retry (failed or cancelled jobs)"), permissions=["change"])
     def retry(self, request, queryset):

@@ -357,8 +357,13 @@ class JobSerializer(serializers.Serializer):
     job_id = serializers.UUIDField()
     status = serializers.ChoiceField(choices=GenerationJob.Status.choices)
     finished = serializers.BooleanField()
-    stage = serializers.CharField(allow_blank=True, help_text="What the worker is doing, in the caller's language.")
-    progress = serializers.FloatField(help_text="0–1.")
+    stage = serializers.ChoiceField(choices=[(code, code) for code in generation_messages.STAGES], allow_blank=True, help_text=(
+        "What the worker is doing, as a stable code; empty unless the job is running. `stage_label` says it in "
+        "the caller's language."))
+    stage_label = serializers.CharField(allow_blank=True, help_text=(
+        "The stage in the caller's language (Accept-Language), with its step where it has one (\"Refining 3/10\"); "
+        "empty unless the job is running."))
+    progress = serializers.FloatField(help_text="0–1: 0 while queued, 1 once succeeded.")
     error = serializers.CharField(allow_blank=True, help_text="Why it failed, in the caller's language.")
     mode = serializers.ChoiceField(choices=GenerationJob.Mode.choices)
     seed = serializers.IntegerField()
@@ -369,7 +374,8 @@ class JobSerializer(serializers.Serializer):
     colours = serializers.ListField(child=serializers.CharField())
     parameters = JobParametersSerializer()
     images = JobImageSerializer(many=True)
-    timings = serializers.DictField(child=serializers.FloatField(), help_text="Seconds per stage.")
+    timings = serializers.DictField(child=serializers.FloatField(), help_text=(
+        "Seconds per stage, keyed `<stage>_s` (`loading_s`, `drawing_s`, ...) and `total_s`."))
     models = serializers.DictField(help_text="The model versions that made it.")
     created = serializers.DateTimeField()
     finished_at = serializers.DateTimeField(allow_null=True)
@@ -378,7 +384,7 @@ class JobSerializer(serializers.Serializer):
 
 JOB_EXAMPLE = {
     "job_id": "5d0a5c1e-2b7e-4a47-8d8e-3b6c0e1f2a90", "status": "running", "finished": False,
-    "stage": "Drawing the motifs", "progress": 0.31, "error": "", "mode": "fusion", "seed": 42, "count": 2,
+    "stage": "drawing", "stage_label": "Drawing the motifs", "progress": 0.31, "error": "", "mode": "fusion", "seed": 42, "count": 2,
     "motifs": [{"slug": "merak", "weight": 2.0}, {"slug": "kepiting", "weight": 1.0}], "prompt": "", "matched": [],
     "colours": [], "parameters": {"truncation": 0.7, "distance": 0.5, "refine": False, "refine_strength": 0.3,
                                   "tile": True, "upscale": 1},
@@ -406,7 +412,7 @@ class GenerateView(APIView):
                  "application/x-www-form-urlencoded": GenerateRequestSerializer},
         responses={
             202: OpenApiResponse(JobSerializer, description="Queued.", examples=[OpenApiExample("Queued", value={
-                **JOB_EXAMPLE, "status": "queued", "stage": "", "progress": 0.0})]),
+                **JOB_EXAMPLE, "status": "queued", "stage": "", "stage_label": "", "progress": 0.0})]),
             400: error_response("Invalid fields, or a request the generator refuses (`detail.code` says which)."),
             413: error_response("The reference image or the request is too large."),
             503: error_response("No active generator, or no queue worker running."),

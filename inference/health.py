@@ -6,8 +6,10 @@ Flask-compatible service's). No Flask, no model library: web processes import th
 - Available: the kind's model is active and a queue worker that has a model of that kind
   loaded wrote its heartbeat within ``CUALIFY_WORKER_ALIVE_SECONDS`` (generous: a worker busy
   with a long task is late, not dead; the leases catch the dead ones).
-- ``/health``: the process is up (always 200) and which model versions are active.
-- ``/ready[?kind=classifier|generator|refiner]``: 200 only when the database answers and a
+- ``/health``: the process is up (always 200), which model versions are active, and per queue
+  cluster its live workers, the kinds they serve and load, and their devices.
+- ``/ready[?kind=classifier|generator|refiner]``: 200 only when the database and Redis (when
+  configured) answer, the media storage takes a write, and a
   queue worker with the *active* version of that kind (default: the classifier) loaded wrote
   its heartbeat within ``CUALIFY_READY_HEARTBEAT_SECONDS`` (short: a load balancer must stop
   sending within seconds of the last worker's death); otherwise 503 in the shared error
@@ -73,6 +75,8 @@ def model_availability(kind: str) -> Availability:
 
 NOT_READY_MESSAGES = {
     "database": _("Not ready: the database does not answer."),
+    "redis": _("Not ready: Redis (the queue broker) does not answer."),
+    "storage": _("Not ready: the media storage cannot be written to."),
     "no_active_classifier": _("Not ready: no classifier is active."),
     "no_generator": _("Not ready: no generator is active."),
     "no_refiner": _("Not ready: no refiner is active."),
@@ -100,6 +104,31 @@ class Readiness:
         return not self.missing
 
 
+def redis_answers() -> bool:
+    """True when Redis is not configured, or answers a PING within a second."""
+    if not settings.REDIS_URL:
+        return True
+    try:
+        import redis
+
+        return bool(redis.Redis.from_url(settings.REDIS_URL, socket_timeout=1, socket_connect_timeout=1).ping())
+    except Exception:
+        return False
+
+
+def storage_writable() -> bool:
+    """A small file written to the media storage and deleted again (uploads and results need it)."""
+    from django.core.files.base import ContentFile
+    from django.core.files.storage import default_storage
+
+    try:
+        name = default_storage.save("ready/probe", ContentFile(b"ok"))
+        default_storage.delete(name)
+        return True
+    except Exception:
+        return False
+
+
 def readiness(kind: str = ModelKind.CLASSIFIER) -> Readiness:
     try:
         models = active_models()
@@ -108,17 +137,34 @@ def readiness(kind: str = ModelKind.CLASSIFIER) -> Readiness:
             kind, within_seconds=settings.CUALIFY_READY_HEARTBEAT_SECONDS, version_id=active["id"])
     except DatabaseError:
         return Readiness(kind=kind, database=False, models={}, workers=0, missing=("database",))
+    missing = tuple(name for name, ok in (("redis", redis_answers()), ("storage", storage_writable())) if not ok)
     if active is None:
-        return Readiness(kind=kind, database=True, models=models, workers=0, missing=(_no_model_code(kind),))
-    return Readiness(kind=kind, database=True, models=models, workers=workers, missing=() if workers else ("no_worker",))
+        missing += (_no_model_code(kind),)
+    elif not workers:
+        missing += ("no_worker",)
+    return Readiness(kind=kind, database=True, models=models, workers=workers, missing=missing)
+
+
+def live_clusters() -> dict[str, dict]:
+    """Per queue cluster, its live workers (seen within ``CUALIFY_WORKER_ALIVE_SECONDS``): how
+    many, what they serve and on which devices (no host names: ``/health`` is public)."""
+    since = timezone.now() - timedelta(seconds=settings.CUALIFY_WORKER_ALIVE_SECONDS)
+    clusters: dict[str, dict] = {}
+    for row in WorkerHeartbeat.objects.filter(last_seen__gte=since).values("cluster", "serves", "device", "models_loaded"):
+        entry = clusters.setdefault(row["cluster"] or "unknown", {"workers": 0, "serves": [], "loaded": [], "devices": []})
+        entry["workers"] += 1
+        for key, values in (("serves", row["serves"] or []), ("loaded", list(row["models_loaded"] or {})),
+                            ("devices", (row["device"] or "cpu").split(","))):
+            entry[key] = sorted(set(entry[key]) | set(values))
+    return clusters
 
 
 def health_response() -> tuple[int, dict]:
     """Always 200 while the process runs; an unreachable database is reported, not fatal."""
     try:
-        return 200, {"status": "ok", "database": True, "models": active_models()}
+        return 200, {"status": "ok", "database": True, "models": active_models(), "clusters": live_clusters()}
     except DatabaseError:
-        return 200, {"status": "ok", "database": False, "models": {}}
+        return 200, {"status": "ok", "database": False, "models": {}, "clusters": {}}
 
 
 def ready_response(kind: str | None = None) -> tuple[int, dict]:

@@ -46,7 +46,8 @@ class ModelVersion(models.Model):
     is_active = models.BooleanField(_("active"), default=False, editable=False)
     activated_at = models.DateTimeField(_("last activated"), null=True, blank=True, editable=False)
     created = models.DateTimeField(_("created"), auto_now_add=True)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, editable=False)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, editable=False,
+                                   verbose_name=_("created by"))
 
     class Meta:
         ordering = ["kind", "-created"]
@@ -71,6 +72,11 @@ class WorkerHeartbeat(models.Model):
     started = models.DateTimeField(_("started"), default=timezone.now)
     last_seen = models.DateTimeField(_("last seen"), default=timezone.now, db_index=True)
     models_loaded = models.JSONField(_("models loaded"), default=dict, blank=True, help_text=_("Kind to model version id."))
+    cluster = models.CharField(_("cluster"), max_length=64, blank=True, default="",
+                               help_text=_("The queue cluster this worker takes tasks from (classify or generate)."))
+    serves = models.JSONField(_("serves"), default=list, blank=True,
+                              help_text=_("The model kinds this worker loads when it starts."))
+    device = models.CharField(_("device"), max_length=32, blank=True, default="cpu")
 
     class Meta:
         ordering = ["-last_seen"]
@@ -96,32 +102,34 @@ class ClassificationRecord(models.Model):
         DONE = "done", _("Done")
         FAILED = "failed", _("Failed")
 
-    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    public_id = models.UUIDField(_("public id"), default=uuid.uuid4, unique=True, editable=False)
     image = models.FileField(_("photo"), upload_to=classification_upload_path, max_length=200)
-    width = models.PositiveIntegerField(default=0)
-    height = models.PositiveIntegerField(default=0)
-    sha256 = models.CharField(max_length=64, db_index=True)
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="classifications")
+    width = models.PositiveIntegerField(_("width"), default=0)
+    height = models.PositiveIntegerField(_("height"), default=0)
+    sha256 = models.CharField(_("SHA-256"), max_length=64, db_index=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="classifications",
+                             verbose_name=_("user"))
     # A keyed hash of the anonymous visitor's key (``inference.visitors``), never the key itself.
-    session_key = models.CharField(max_length=64, blank=True, db_index=True, editable=False)
+    session_key = models.CharField(_("visitor key (hashed)"), max_length=64, blank=True, db_index=True, editable=False)
     consent_training = models.BooleanField(_("consent for training"), default=False)
     status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.QUEUED)
-    model_version = models.ForeignKey(ModelVersion, on_delete=models.SET_NULL, null=True, blank=True, related_name="classifications")
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.SET_NULL, null=True, blank=True, related_name="classifications",
+                                      verbose_name=_("model version"))
     top = models.JSONField(_("top guesses"), default=list, blank=True, help_text=_("Label, motif slug, probability (0–1)."))
     motif = models.ForeignKey("motifs.Motif", on_delete=models.SET_NULL, null=True, blank=True, related_name="classifications", verbose_name=_("motif"))
     recognised = models.BooleanField(_("recognised"), default=False)
     confidence = models.FloatField(_("confidence"), null=True, blank=True)
     distance = models.FloatField(_("distance to the archive"), null=True, blank=True)
-    reason = models.CharField(max_length=30, blank=True)
+    reason = models.CharField(_("reason"), max_length=30, blank=True)
     timings = models.JSONField(_("timings (s)"), default=dict, blank=True)
     error = models.TextField(_("error"), blank=True)
-    saliency = models.FileField(upload_to=saliency_path, blank=True, max_length=200)
+    saliency = models.FileField(_("heat map"), upload_to=saliency_path, blank=True, max_length=200)
     # When the heat map was last asked for: one task per request (services.classification_saliency_request).
-    saliency_requested = models.DateTimeField(null=True, blank=True, editable=False)
+    saliency_requested = models.DateTimeField(_("heat map requested"), null=True, blank=True, editable=False)
     # The lease, as for generation jobs: a worker claims the record (attempts + 1) and must answer
     # before the lease runs out; the sweeper sends a lost one again once, then fails it.
     attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
-    lease_expires = models.DateTimeField(null=True, blank=True, editable=False, db_index=True)
+    lease_expires = models.DateTimeField(_("lease expires"), null=True, blank=True, editable=False, db_index=True)
     created = models.DateTimeField(_("created"), auto_now_add=True, db_index=True)
     completed = models.DateTimeField(_("completed"), null=True, blank=True)
 
@@ -150,14 +158,17 @@ class Correction(models.Model):
         ACCEPTED = "accepted", _("Accepted")
         REJECTED = "rejected", _("Rejected")
 
-    record = models.ForeignKey(ClassificationRecord, on_delete=models.CASCADE, related_name="corrections")
+    record = models.ForeignKey(ClassificationRecord, on_delete=models.CASCADE, related_name="corrections",
+                               verbose_name=_("classification"))
     kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices)
     motif = models.ForeignKey("motifs.Motif", on_delete=models.CASCADE, null=True, blank=True, verbose_name=_("motif"))
     comment = models.CharField(_("comment"), max_length=500, blank=True)
     status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.PENDING)
-    reviewed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
-    reviewed_at = models.DateTimeField(null=True, blank=True)
-    archive_image = models.ForeignKey("motifs.MotifImage", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    reviewed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+",
+                                    verbose_name=_("reviewed by"))
+    reviewed_at = models.DateTimeField(_("reviewed at"), null=True, blank=True)
+    archive_image = models.ForeignKey("motifs.MotifImage", on_delete=models.SET_NULL, null=True, blank=True, related_name="+",
+                                      verbose_name=_("archive image"))
     created = models.DateTimeField(_("created"), auto_now_add=True)
 
     class Meta:
@@ -197,7 +208,7 @@ class GenerationJob(models.Model):
 
     FINISHED = (Status.SUCCEEDED, Status.FAILED, Status.CANCELLED)
 
-    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    public_id = models.UUIDField(_("public id"), default=uuid.uuid4, unique=True, editable=False)
     mode = models.CharField(_("mode"), max_length=10, choices=Mode.choices)
     motifs = models.JSONField(_("motifs and weights"), default=list, blank=True, help_text="[{\"slug\": ..., \"weight\": ...}]")
     structure_from = models.CharField(_("structure from"), max_length=80, blank=True)
@@ -219,16 +230,17 @@ class GenerationJob(models.Model):
     timings = models.JSONField(_("timings (s)"), default=dict, blank=True)
     error = models.TextField(_("error"), blank=True)
     attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
-    lease_owner = models.CharField(max_length=100, blank=True, editable=False)
-    lease_expires = models.DateTimeField(null=True, blank=True, editable=False, db_index=True)
+    lease_owner = models.CharField(_("lease owner"), max_length=100, blank=True, editable=False)
+    lease_expires = models.DateTimeField(_("lease expires"), null=True, blank=True, editable=False, db_index=True)
     model_versions = models.JSONField(_("model versions"), default=dict, blank=True)
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="generation_jobs")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="generation_jobs",
+                             verbose_name=_("user"))
     # A keyed hash of the anonymous visitor's key (``inference.visitors``), never the key itself.
-    session_key = models.CharField(max_length=64, blank=True, db_index=True, editable=False)
+    session_key = models.CharField(_("visitor key (hashed)"), max_length=64, blank=True, db_index=True, editable=False)
     # Made through the Flask-compatible service or the ``generate`` command, without an account
     # or a session: the job's random id is the capability to read it there. A job whose account
     # was deleted is not: it is private to curators.
-    readable_by_id = models.BooleanField(default=False, editable=False)
+    readable_by_id = models.BooleanField(_("readable by its id"), default=False, editable=False)
     created = models.DateTimeField(_("created"), auto_now_add=True, db_index=True)
     started = models.DateTimeField(_("started"), null=True, blank=True)
     finished = models.DateTimeField(_("finished"), null=True, blank=True)
@@ -251,12 +263,12 @@ class GenerationJob(models.Model):
 
 
 class GeneratedImage(models.Model):
-    job = models.ForeignKey(GenerationJob, on_delete=models.CASCADE, related_name="images")
+    job = models.ForeignKey(GenerationJob, on_delete=models.CASCADE, related_name="images", verbose_name=_("generation job"))
     index = models.PositiveSmallIntegerField(_("index"))
     seed = models.BigIntegerField(_("seed"))
     file = models.FileField(_("image"), upload_to=generated_image_path, max_length=200)
-    width = models.PositiveIntegerField(default=0)
-    height = models.PositiveIntegerField(default=0)
+    width = models.PositiveIntegerField(_("width"), default=0)
+    height = models.PositiveIntegerField(_("height"), default=0)
     metadata = models.JSONField(_("metadata"), default=dict, blank=True)
     archive_image = models.ForeignKey("motifs.MotifImage", on_delete=models.SET_NULL, null=True, blank=True,
                                       related_name="generated_from", verbose_name=_("archive image"))

@@ -12,14 +12,15 @@ import socket
 import threading
 import time
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.core.files.storage import default_storage
 from django.db import close_old_connections
 from django.utils import timezone
 
+from . import queues
 from .models import ModelKind, ModelVersion, WorkerHeartbeat
 
 logger = logging.getLogger(__name__)
@@ -27,6 +28,7 @@ logger = logging.getLogger(__name__)
 _lock = threading.RLock()
 _loaded: dict[str, "LoadedModel"] = {}
 _offline_done = False
+_devices: dict[str, str] = {}  # backend -> resolved device
 
 
 @dataclass(frozen=True)
@@ -53,8 +55,24 @@ def ensure_offline() -> None:
         _offline_done = True
 
 
+def device_for(backend: str) -> str:
+    """Where this worker runs models served by ``backend`` (``torch`` or ``onnx``), from
+    ``CUALIFY_DEVICE``; logged once per backend."""
+    from .engines.devices import resolve_device
+
+    with _lock:
+        if backend not in _devices:
+            _devices[backend] = resolve_device(settings.CUALIFY_DEVICE, backend=backend)
+            logger.info("CUALIFY_DEVICE=%s: %s models run on %s", settings.CUALIFY_DEVICE, backend, _devices[backend])
+        return _devices[backend]
+
+
 def model_file(version: ModelVersion) -> Path:
-    return Path(default_storage.path(version.serving_path or version.path))
+    """A local path of what ``version`` serves: the stored file itself on a local media file
+    system, else a verified copy in this host's model cache (``inference.model_cache``)."""
+    from .model_cache import local_model_path
+
+    return local_model_path(version)
 
 
 def _load(version: ModelVersion) -> LoadedModel:
@@ -64,6 +82,7 @@ def _load(version: ModelVersion) -> LoadedModel:
         from .engines.ood import OODCalibration
 
         path = model_file(version)
+        device = device_for("onnx" if path.suffix == ".onnx" else "torch")
         if path.suffix != ".onnx":
             # Only a PyTorch file needs torch (and, for a .pt, Ultralytics): an ONNX-served
             # worker never imports them, which keeps it some 300 MB smaller (bench/classifier_memory.py).
@@ -71,7 +90,7 @@ def _load(version: ModelVersion) -> LoadedModel:
             import torch
 
             torch.set_num_threads(settings.CUALIFY_TORCH_THREADS)
-        engine = ClassifierEngine.load(path, threads=settings.CUALIFY_TORCH_THREADS)
+        engine = ClassifierEngine.load(path, threads=settings.CUALIFY_TORCH_THREADS, device=device)
         engine.warm_up()
         stored = ModelVersion.objects.filter(pk=version.pk).values_list("calibration", flat=True).first()
         calibration = OODCalibration.from_json(stored) if stored else None
@@ -82,13 +101,13 @@ def _load(version: ModelVersion) -> LoadedModel:
         from .engines.generator import GeneratorEngine
 
         torch.set_num_threads(settings.CUALIFY_TORCH_THREADS)
-        engine = GeneratorEngine.load(model_file(version))
+        engine = GeneratorEngine.load(model_file(version), device=device_for("torch"))
         engine.warm_up()
         return LoadedModel(version, engine, None, time.perf_counter() - started)
     if version.kind == ModelKind.REFINER:
         from .engines.refiner import Refiner
 
-        engine = Refiner.load(model_file(version))
+        engine = Refiner.load(model_file(version), device=device_for("torch"))
         return LoadedModel(version, engine, None, time.perf_counter() - started)
     raise NotImplementedError(f"no runtime for {version.kind} models")
 
@@ -136,15 +155,25 @@ def loaded_versions() -> dict[str, int]:
 
 
 def heartbeat() -> None:
+    """This worker's row (what it serves and has loaded, on which device), and rows of workers
+    gone for longer than ``CUALIFY_HEARTBEAT_KEEP_SECONDS`` pruned."""
+    now = timezone.now()
+    with _lock:
+        devices = sorted({getattr(model.engine, "device", "cpu") for model in _loaded.values()})
     WorkerHeartbeat.objects.update_or_create(
         host=socket.gethostname(), pid=os.getpid(),
-        defaults={"last_seen": timezone.now(), "models_loaded": loaded_versions()},
+        defaults={"last_seen": now, "models_loaded": loaded_versions(), "cluster": queues.this_cluster(),
+                  "serves": list(queues.served_kinds()), "device": ",".join(devices) or "cpu"},
     )
+    WorkerHeartbeat.objects.filter(last_seen__lt=now - timedelta(seconds=settings.CUALIFY_HEARTBEAT_KEEP_SECONDS)).delete()
 
 
 def warm_up() -> None:
-    """Load every active model this runtime knows, so the first task is not the slow one."""
-    for kind in (ModelKind.CLASSIFIER, ModelKind.GENERATOR, ModelKind.REFINER):
+    """Load the active models of the kinds this worker's cluster serves (and keep any other kind
+    it loaded on demand current), so the first task is not the slow one."""
+    with _lock:
+        kinds = dict.fromkeys((*queues.served_kinds(), *_loaded))
+    for kind in kinds:
         try:
             get_model(kind)
         except Exception:  # a broken model must not kill the worker; tasks report it
@@ -189,3 +218,4 @@ def start_worker_runtime() -> None:
 def reset_for_tests() -> None:
     with _lock:
         _loaded.clear()
+        _devices.clear()

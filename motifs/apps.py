@@ -14,6 +14,7 @@ class MotifsConfig(AppConfig):
 
         bootstrap.connect(_bootstrap_archive, dispatch_uid="motifs-bootstrap")
         register_media_guard("archive/", _archive_file_visible)
+        register_media_guard("pages/", _page_file_visible)
 
 
 def _bootstrap_archive(sender, options, stdout, **kwargs):
@@ -41,3 +42,10 @@ def _archive_file_visible(request, path: str) -> bool:
     if is_curator(request.user):
         return True
     return MotifImage.objects.filter(file=path, motif__status=Motif.Status.PUBLISHED).exists()
+
+
+def _page_file_visible(request, path: str) -> bool:
+    """Pages are public, so are their pictures; a file no page image owns is not."""
+    from .models import PageImage
+
+    return PageImage.objects.filter(file=path).exists()

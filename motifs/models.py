@@ -274,7 +274,7 @@ class Collection(BilingualMixin, models.Model):
 
 
 class CollectionItem(models.Model):
-    collection = models.ForeignKey(Collection, on_delete=models.CASCADE, related_name="items")
+    collection = models.ForeignKey(Collection, on_delete=models.CASCADE, related_name="items", verbose_name=_("collection"))
     motif = models.ForeignKey(Motif, on_delete=models.CASCADE, related_name="collection_items", verbose_name=_("motif"))
     position = models.PositiveIntegerField(_("position"), default=0)
 
@@ -313,3 +313,61 @@ class Page(BilingualMixin, models.Model):
     @property
     def body(self) -> str:
         return self.localized("body")
+
+
+def page_image_path(instance, filename):
+    """Like archive images: named by content hash, never by the client."""
+    return f"pages/{instance.sha256[:2]}/{instance.sha256}.{filename.rsplit('.', 1)[-1].lower()}"
+
+
+class PageImage(BilingualMixin, models.Model):
+    """A picture on a history or about page, uploaded by a curator (never training data)."""
+
+    page = models.ForeignKey(Page, on_delete=models.CASCADE, related_name="images", verbose_name=_("page"))
+    file = models.ImageField(_("file"), upload_to=page_image_path, max_length=200)
+    sha256 = models.CharField(_("SHA-256"), max_length=64, editable=False)
+    width = models.PositiveIntegerField(_("width"), editable=False, default=0)
+    height = models.PositiveIntegerField(_("height"), editable=False, default=0)
+    alt_id = models.CharField(
+        _("alt text (Indonesian)"), max_length=255,
+        help_text=_("What the picture shows, for visitors who cannot see it."),
+    )
+    alt_en = models.CharField(_("alt text (English)"), max_length=255, blank=True)
+    caption_id = models.CharField(_("caption (Indonesian)"), max_length=255, blank=True)
+    caption_en = models.CharField(_("caption (English)"), max_length=255, blank=True)
+    credit = models.CharField(_("credit"), max_length=200, blank=True)
+    position = models.PositiveIntegerField(_("position"), default=0)
+
+    class Meta:
+        ordering = ["page", "position", "id"]
+        verbose_name = _("page image")
+        verbose_name_plural = _("page images")
+
+    def __str__(self):
+        return f"{self.page} · {self.alt_id[:40]}"
+
+    @property
+    def alt_text(self) -> str:
+        return self.localized("alt")
+
+    @property
+    def caption(self) -> str:
+        return self.localized("caption")
+
+
+class PageSource(models.Model):
+    """A work a page draws on: a book, an article, a museum record."""
+
+    page = models.ForeignKey(Page, on_delete=models.CASCADE, related_name="sources", verbose_name=_("page"))
+    title = models.CharField(_("title"), max_length=255)
+    url = models.URLField(_("URL"), max_length=500, blank=True)
+    note = models.CharField(_("note"), max_length=255, blank=True)
+    position = models.PositiveIntegerField(_("position"), default=0)
+
+    class Meta:
+        ordering = ["page", "position", "id"]
+        verbose_name = _("source")
+        verbose_name_plural = _("sources")
+
+    def __str__(self):
+        return self.title

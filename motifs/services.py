@@ -14,7 +14,7 @@ from django.utils.translation import gettext as _
 from core.imaging import NormalizedImage
 from core.intake import image_normalize
 
-from .models import Motif, MotifImage
+from .models import Motif, MotifImage, Page, PageImage
 
 logger = logging.getLogger(__name__)
 
@@ -100,6 +100,47 @@ def motif_image_create(
                 default_storage.delete(final_name)
             image.file.save(target, ContentFile(normalized.content), save=False)
             stored = StoredFile(image.file.name)
+            image.full_clean(exclude=["file"])
+            image.save()
+    except BaseException:
+        if stored:
+            stored.discard()
+        raise
+    return image
+
+
+def page_image_create(
+    *,
+    page: Page,
+    alt_id: str,
+    data: bytes | None = None,
+    normalized: NormalizedImage | None = None,
+    alt_en: str = "",
+    caption_id: str = "",
+    caption_en: str = "",
+    credit: str = "",
+    position: int | None = None,
+) -> PageImage:
+    """Store one picture of a history/about page through the same intake rules as the archive
+    (sniffing, limits, EXIF dropped, re-encoded); the file goes if the row is not written."""
+    if normalized is None:
+        if data is None:
+            raise TypeError("page_image_create needs data or normalized")
+        normalized = image_normalize(data)
+    image = PageImage(
+        page=page, sha256=normalized.sha256, width=normalized.width, height=normalized.height,
+        alt_id=alt_id, alt_en=alt_en, caption_id=caption_id, caption_en=caption_en, credit=credit,
+        position=page.images.count() if position is None else position,
+    )
+    stored: StoredFile | None = None
+    try:
+        with transaction.atomic():
+            target = f"x.{normalized.extension}"
+            if not default_storage.exists(image.file.field.generate_filename(image, target)):
+                image.file.save(target, ContentFile(normalized.content), save=False)
+                stored = StoredFile(image.file.name)
+            else:  # the same picture on another page (or twice): one file serves both rows
+                image.file.name = image.file.field.generate_filename(image, target)
             image.full_clean(exclude=["file"])
             image.save()
     except BaseException:

@@ -18,7 +18,7 @@ def content_page(request, slug: str):
     page = selectors.page_get(slug)
     if page is None:
         raise Http404
-    return render(request, "motifs/page.html", {"page": page})
+    return render(request, "motifs/page.html", {"page": page, "body_html": selectors.page_body_html(page)})
 
 
 def gallery(request):
@@ -52,4 +52,4 @@ def motif_detail(request, slug: str):
         motif = selectors.motif_detail(slug=slug, include_drafts=is_curator(request.user))
     except Motif.DoesNotExist:
         raise Http404
-    return render(request, "motifs/detail.html", {"motif": motif})
+    return render(request, "motifs/detail.html", {"motif": motif, "related": selectors.related_motifs(motif=motif)})

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Set up (first time only) and run Cualify: the site at http://127.0.0.1:8000 plus the queue
-# worker, on the embedded SQLite database with the demo catalogue. Ctrl-C stops both.
+# workers (a classify and a generate cluster), on the embedded SQLite database with the demo
+# catalogue. Ctrl-C stops them all.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -23,7 +24,10 @@ stop() {
   echo "Cualify stopped."
 }
 trap stop INT TERM EXIT
-.venv/bin/python manage.py qcluster & pids+=($!)
+# Two queue clusters (inference/queues.py): classification never waits behind a generation job.
+# Each gets half the cores by default (CUALIFY_CLASSIFY_WORKERS / CUALIFY_GENERATE_WORKERS).
+Q_CLUSTER_NAME=classify .venv/bin/python manage.py qcluster & pids+=($!)
+Q_CLUSTER_NAME=generate .venv/bin/python manage.py qcluster & pids+=($!)
 .venv/bin/gunicorn cualify.wsgi --bind "127.0.0.1:$PORT" --workers 2 --threads 4 --no-control-socket --access-logfile - & pids+=($!)
-echo "Cualify is running at http://127.0.0.1:$PORT (Ctrl-C stops the site and the queue worker)"
+echo "Cualify is running at http://127.0.0.1:$PORT (Ctrl-C stops the site and the queue workers)"
 wait -n "${pids[@]}"

@@ -3,7 +3,7 @@
 # helpers. Idempotent and quick when everything is already in place.
 #
 # The virtualenv (about 6.6 GB with torch) lives outside the checkout, under
-# ~/.cache/cualify/venv-<hash of requirements.txt>, so fresh clones (CI) reuse it; .venv in
+# ~/.cache/cualify/venv-<hash of requirements.txt and requirements/*.txt>, so fresh clones (CI) reuse it; .venv in
 # the checkout is a symlink to it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,12 +30,16 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
 fi
 
-# --- Python virtualenv keyed by requirements.txt ------------------------------------------
+# --- Python virtualenv keyed by the requirements files ---------------------------------------
 PY=${PYTHON:-python3}
-key=$(cat requirements.txt | sha256sum | cut -c1-16)
+key=$(cat requirements.txt requirements/*.txt | sha256sum | cut -c1-16)
 VENV="$CACHE/venv-$key"
+# One build at a time: two set-ups at once (CI in a clone, scripts/run.sh here) share the cache.
+mkdir -p "$CACHE"
+exec 9>"$CACHE/.venv-build.lock"
+flock 9
 if [ ! -f "$VENV/.complete" ]; then
-  log "building virtualenv $VENV (first time for this requirements.txt: several minutes)"
+  log "building virtualenv $VENV (first time for these requirements: several minutes)"
   rm -rf "$VENV"
   "$PY" -m venv "$VENV"
   # (pip's notes about this machine's empty local index folders are noise: filtered out)
@@ -46,6 +50,7 @@ if [ ! -f "$VENV/.complete" ]; then
   ls -dt "$CACHE"/venv-* 2>/dev/null | tail -n +3 | xargs -r rm -rf
 fi
 ln -sfn "$VENV" "$ROOT/.venv"
+flock -u 9
 
 # --- axe-core for the accessibility check in the browser tests (npm, pinned) ---------------
 if [ "${CUALIFY_BROWSER:-1}" = 1 ] && [ ! -f "$CACHE/node/node_modules/axe-core/axe.min.js" ]; then

@@ -44,7 +44,26 @@ def test_health_lists_the_active_versions_on_both_doors(client, compat, classifi
 
 def test_health_is_ok_with_no_models(client, compat):
     site, service = both(client, compat, "/health")
-    assert site == service == (200, {"status": "ok", "database": True, "models": {}})
+    assert site == service == (200, {"status": "ok", "database": True, "models": {}, "clusters": {}})
+
+
+def test_health_shows_each_clusters_live_workers_what_they_serve_and_their_device(client, compat, classifier, generator):
+    WorkerHeartbeat.objects.create(host="a", pid=1, cluster="classify", serves=["classifier"], device="cpu",
+                                   models_loaded={"classifier": classifier.pk})
+    WorkerHeartbeat.objects.create(host="b", pid=2, cluster="generate", serves=["generator", "refiner"], device="cuda",
+                                   models_loaded={"generator": generator.pk})
+    WorkerHeartbeat.objects.create(host="c", pid=3, cluster="generate", serves=["generator", "refiner"], device="cpu",
+                                   models_loaded={"generator": generator.pk, "classifier": classifier.pk})
+    WorkerHeartbeat.objects.create(host="gone", pid=4, cluster="classify", serves=["classifier"],
+                                   last_seen=timezone.now() - timedelta(hours=1))
+    site, service = both(client, compat, "/health")
+    assert site == service
+    assert site[1]["clusters"] == {
+        "classify": {"workers": 1, "serves": ["classifier"], "loaded": ["classifier"], "devices": ["cpu"]},
+        "generate": {"workers": 2, "serves": ["generator", "refiner"], "loaded": ["classifier", "generator"],
+                     "devices": ["cpu", "cuda"]},
+    }
+    assert "gone" not in str(site[1]) and "host" not in str(site[1])  # no host names on a public page
 
 
 def test_ready_is_503_without_a_worker_heartbeat_and_200_with_one(client, compat, classifier):
@@ -91,7 +110,27 @@ def test_ready_is_503_and_health_still_200_when_the_database_does_not_answer(cli
     assert site == service
     assert site[0] == 503 and site[1]["detail"]["missing"] == ["database"] and site[1]["detail"]["database"] is False
     assert site[1]["error"] == "Not ready: the database does not answer."
-    assert both(client, compat, "/health") == ((200, {"status": "ok", "database": False, "models": {}}),) * 2
+    assert both(client, compat, "/health") == ((200, {"status": "ok", "database": False, "models": {}, "clusters": {}}),) * 2
+
+
+def test_ready_is_503_when_redis_does_not_answer_or_the_media_storage_cannot_be_written(
+        client, compat, classifier, settings, tmp_path):
+    beat({"classifier": classifier.pk})
+    assert both(client, compat, "/ready")[0][0] == 200
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens there
+    site, service = both(client, compat, "/ready")
+    assert site == service and site[0] == 503 and site[1]["detail"]["missing"] == ["redis"]
+    assert site[1]["error"] == "Not ready: Redis (the queue broker) does not answer."
+    settings.REDIS_URL = ""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    settings.MEDIA_ROOT = str(blocker / "media")  # cannot be made: a file is in the way
+    site, service = both(client, compat, "/ready")
+    assert site == service and site[0] == 503 and site[1]["detail"]["missing"] == ["storage"]
+    assert site[1]["error"] == "Not ready: the media storage cannot be written to."
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+    assert both(client, compat, "/ready")[0][0] == 200
+    assert not list((tmp_path / "media").rglob("probe*"))  # the probe file is removed again
 
 
 def test_not_ready_message_follows_accept_language(client, compat, classifier):

@@ -19,7 +19,7 @@ from core.imaging import ImageRejected, normalize_image
 from inference.models import ClassificationRecord, GenerationJob
 from motifs.models import MotifImage
 from tests.api_fixtures import client_for  # noqa: F401
-from tests.factories import MotifFactory, image_bytes
+from tests.factories import MotifFactory
 from tests.test_security import GENERATE, accepting, uploads  # noqa: F401  (fixture)
 
 EN = {"Accept-Language": "en"}

@@ -86,3 +86,17 @@ def test_production_has_secure_cookies_hsts_security_headers_and_log_in_protecti
         "DEBUG": "False", "AXES_FAILURE_LIMIT": "5", "AXES_COOLOFF_TIME": "0:15:00",
     }
     assert wiring.split() == ["True", "axes.middleware.AxesMiddleware", "axes.backends.AxesStandaloneBackend", "True"]
+
+
+def test_media_on_an_s3_bucket_is_configured_from_the_environment_and_has_no_local_paths(tmp_path):
+    code = ("import django, os; os.environ['DJANGO_SETTINGS_MODULE'] = 'cualify.settings'; django.setup(); "
+            "from django.core.files.storage import default_storage as s; from inference.model_cache import storage_has_paths; "
+            "print(s.__class__.__name__, s.bucket_name, s.endpoint_url, s.default_acl, s.file_overwrite, storage_has_paths())")
+    env = {**clean_environment(), "CUALIFY_DATA_DIR": str(tmp_path), "CUALIFY_MEDIA_STORAGE": "s3",
+           "CUALIFY_S3_BUCKET": "cualify-media", "CUALIFY_S3_ENDPOINT_URL": "http://127.0.0.1:9000"}
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                            cwd=os.path.dirname(os.path.dirname(__file__)))
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split() == ["S3Storage", "cualify-media", "http://127.0.0.1:9000", "private", "False", "False"]
+    bad = load_settings(tmp_path, CUALIFY_MEDIA_STORAGE="ftp")
+    assert bad.returncode != 0 and "CUALIFY_MEDIA_STORAGE must be 'local' or 's3', not 'ftp'" in bad.stderr

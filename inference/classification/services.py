@@ -20,6 +20,7 @@ from core.imaging import NormalizedImage
 from motifs import services as archive
 from motifs.models import Motif, MotifImage
 
+from .. import queues
 from ..health import Availability, model_availability, queue_is_sync
 from ..models import ClassificationRecord, Correction, ModelKind
 
@@ -64,10 +65,9 @@ def _lease() -> timedelta:
 
 
 def classification_enqueue(record: ClassificationRecord) -> None:
-    from django_q.tasks import async_task
-
     # The enqueue time travels with the task (no extra write): the worker measures the queue hop.
-    async_task("inference.classification.tasks.classify", record.pk, time.time(), task_name=f"classify-{record.public_id.hex[:12]}")
+    queues.enqueue(queues.CLASSIFY, "inference.classification.tasks.classify", record.pk, time.time(),
+                   task_name=f"classify-{record.public_id.hex[:12]}")
 
 
 @functools.cache
@@ -335,9 +335,7 @@ def classification_saliency_request(record: ClassificationRecord) -> bool:
 
 
 def _saliency_enqueue(record_id: int, name: str) -> None:
-    from django_q.tasks import async_task
-
-    async_task("inference.classification.tasks.saliency", record_id, task_name=f"saliency-{name}")
+    queues.enqueue(queues.CLASSIFY, "inference.classification.tasks.saliency", record_id, task_name=f"saliency-{name}")
 
 
 def classification_saliency(record_id: int) -> None:

@@ -303,7 +303,7 @@ class ClassifierEngine:
         if suffix == ".safetensors":
             return cls._load_lite(path, device=device)
         if suffix == ".onnx":
-            return cls._load_onnx(path, threads=threads)
+            return cls._load_onnx(path, threads=threads, device=device)
         raise ClassifierLoadError(
             "bad_model",
             f"{path.name}: expected a .pt, .safetensors or .onnx classifier, got {suffix or 'no suffix'}",
@@ -334,8 +334,10 @@ class ClassifierEngine:
         )
 
     @classmethod
-    def _load_onnx(cls, path: Path, *, threads: int | None) -> ClassifierEngine:
+    def _load_onnx(cls, path: Path, *, threads: int | None, device: str = "cpu") -> ClassifierEngine:
         import onnxruntime
+
+        from .devices import onnx_providers
 
         options = onnxruntime.SessionOptions()
         threads = threads if threads is not None else int(os.environ.get("OMP_NUM_THREADS") or 0)
@@ -346,7 +348,7 @@ class ClassifierEngine:
         # steals cycles from the web process, the database and any torch threads nearby.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
-            session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+            session = onnxruntime.InferenceSession(str(path), options, providers=onnx_providers(device))
         except Exception as error:  # ORT raises its own exception types (InvalidProtobuf, Fail...)
             raise ClassifierLoadError("bad_model", f"{path.name} is not a readable ONNX model: {error}") from error
         metadata = session.get_modelmeta().custom_metadata_map
@@ -363,7 +365,7 @@ class ClassifierEngine:
         except (KeyError, ValueError) as error:
             raise ClassifierLoadError("bad_model", f"{path.name} has unreadable metadata: {error}") from error
         return cls(path=path, kind="onnx", class_names=class_names, imgsz=imgsz, onnx_session=session,
-                   arch=metadata.get("arch", ARCH_YOLO))
+                   arch=metadata.get("arch", ARCH_YOLO), device=device)
 
     # -- inference ---------------------------------------------------------------------------
 

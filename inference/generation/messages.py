@@ -3,6 +3,8 @@ worker's stages in the reader's language. Messages that name a bound take it fro
 ``core.limits``, so the text can never disagree with the rule."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from django.utils.translation import gettext_lazy as _
 
 from core import limits
@@ -56,28 +58,101 @@ ERROR_MESSAGES = {
 }
 
 
+# The worker's stages, as stable codes (what the REST API answers in ``stage``), in the order a
+# job meets them, with what a reader sees.
 STAGE_LABELS = {
-    "starting": _("Starting"),
-    "loading models": _("Loading the models"),
-    "encoding prompt": _("Reading your description"),
-    "projecting reference": _("Fitting your reference image"),
-    "synthesis": _("Drawing the motifs"),
-    "refinement": _("Refining"),
+    "loading": _("Loading the models"),
+    "encoding_prompt": _("Reading your description"),
+    "projecting": _("Fitting your reference image"),
+    "drawing": _("Drawing the motifs"),
+    "refining": _("Refining"),
     "saving": _("Saving"),
-    "total": _("total"),
+}
+STAGES = tuple(STAGE_LABELS)
+TOTAL_LABEL = _("total")
+
+# What workers stored before the stages had codes (a running job's ``stage`` and the keys of
+# ``timings``, such as "loading models_s"): read as today's codes.
+LEGACY_STAGES = {
+    "starting": "loading",
+    "loading models": "loading",
+    "encoding prompt": "encoding_prompt",
+    "projecting reference": "projecting",
+    "synthesis": "drawing",
+    "refinement": "refining",
 }
 
 
-def stage_label(stage: str) -> str:
-    """A worker's stage ("refinement 3/10") in the reader's language."""
-    for name, label in STAGE_LABELS.items():
-        if stage == name or stage.startswith(name + " "):
-            return f"{label}{stage[len(name):]}"
-    return stage
+def stage_parts(stored: str) -> tuple[str, str]:
+    """A stored stage ("refining 3/10", or an old "refinement 3/10") as (code, step); ("", "")
+    when there is none or it is unknown."""
+    stored = stored.strip()
+    for name in sorted({*STAGES, *LEGACY_STAGES}, key=len, reverse=True):
+        if stored == name or stored.startswith(name + " "):
+            return LEGACY_STAGES.get(name, name), stored[len(name):].strip()
+    return "", ""
+
+
+def stage_label(stored: str) -> str:
+    """A worker's stage ("refining 3/10") in the reader's language ("Refining 3/10")."""
+    code, step = stage_parts(stored)
+    if not code:
+        return ""
+    return f"{STAGE_LABELS[code]} {step}".strip()
+
+
+def timing_key(key: str) -> str:
+    """A timing key as snake_case with a stage code: old records' "loading models_s" is
+    "loading_s", "synthesis_s" is "drawing_s"."""
+    name = key[:-2] if key.endswith("_s") else key
+    code, _step = stage_parts(name)
+    return f"{code or name.strip().replace(' ', '_')}_s"
+
+
+def job_timings(job: GenerationJob) -> dict[str, float]:
+    """The job's timings (seconds per stage, then ``total_s``) with today's keys, whatever
+    version of the worker wrote them."""
+    timings: dict[str, float] = {}
+    for key, seconds in job.timings.items():
+        if key.endswith("_s"):
+            new = timing_key(key)
+            timings[new] = round(timings.get(new, 0.0) + seconds, 4)
+    return timings
 
 
 def timing_rows(job: GenerationJob) -> list[tuple[str, float]]:
-    return [(stage_label(key[:-2]), seconds) for key, seconds in job.timings.items() if key.endswith("_s")]
+    labels = {f"{code}_s": label for code, label in STAGE_LABELS.items()} | {"total_s": TOTAL_LABEL}
+    return [(str(labels.get(key, key[:-2])), seconds) for key, seconds in job_timings(job).items()]
+
+
+@dataclass(frozen=True)
+class JobProgress:
+    """Where a job stands, for every door: the bar's fraction, the stage code while it runs, and
+    the one text shown beside the bar. A job waiting in the queue is at 0 whatever an earlier
+    attempt reached, a succeeded job at 1, so the text and the bar never disagree."""
+
+    fraction: float
+    stage: str          # a code of STAGES while running, else ""
+    stage_label: str    # the stage in the reader's language while running, else ""
+    label: str          # what the page shows beside the bar: the stage, else the status
+
+    @property
+    def percent(self) -> int:
+        return round(self.fraction * 100)
+
+
+def job_progress(job: GenerationJob) -> JobProgress:
+    running = job.status == GenerationJob.Status.RUNNING
+    stage = stage_parts(job.stage)[0] if running else ""
+    if job.status == GenerationJob.Status.QUEUED:
+        fraction = 0.0
+    elif job.status == GenerationJob.Status.SUCCEEDED:
+        fraction = 1.0
+    else:
+        fraction = max(0.0, min(1.0, job.progress))
+    label = stage_label(job.stage) if stage else ""
+    return JobProgress(fraction=round(fraction, 3), stage=stage, stage_label=label,
+                       label=label or str(job.get_status_display()))
 
 
 def limit_values(*, count: int | None = None, print_megapixels: float | None = None) -> dict:

@@ -57,7 +57,7 @@ def generation_job_claim(job_id: int, worker: str) -> GenerationJob | None:
     claimed = GenerationJob.objects.filter(claimable, pk=job_id, attempts__lt=settings.CUALIFY_GENERATION_MAX_ATTEMPTS).update(
         status=GenerationJob.Status.RUNNING, lease_owner=worker, attempts=F("attempts") + 1,
         lease_expires=now + timedelta(seconds=settings.CUALIFY_GENERATION_LEASE_SECONDS),
-        started=now, stage="starting", progress=0.0, error="",
+        started=now, stage="loading", progress=0.0, error="",
     )
     return GenerationJob.objects.get(pk=job_id) if claimed else None
 
@@ -65,26 +65,28 @@ def generation_job_claim(job_id: int, worker: str) -> GenerationJob | None:
 # The share of the progress bar each stage takes, in the order a job meets them. A job runs only
 # the stages its mode and options need (``stages_of``); the bar is scaled to those, so it moves
 # evenly whatever the job, and changing a stage's share is one number here.
+# The names are the stable stage codes of ``messages.STAGES`` (what the API answers), and the
+# timings are stored under "<code>_s".
 STAGE_WEIGHTS = {
-    "loading models": 0.03,
-    "encoding prompt": 0.04,
-    "projecting reference": 0.35,
-    "synthesis": 0.40,
-    "refinement": 0.40,
+    "loading": 0.03,
+    "encoding_prompt": 0.04,
+    "projecting": 0.35,
+    "drawing": 0.40,
+    "refining": 0.40,
     "saving": 0.10,
 }
 
 
 def stages_of(job: GenerationJob) -> list[str]:
     """The stages ``job`` goes through, in order."""
-    stages = ["loading models"]
+    stages = ["loading"]
     if job.mode == GenerationJob.Mode.PROMPT:
-        stages.append("encoding prompt")
+        stages.append("encoding_prompt")
     if job.mode == GenerationJob.Mode.VARIATION and job.reference:
-        stages.append("projecting reference")
-    stages.append("synthesis")
+        stages.append("projecting")
+    stages.append("drawing")
     if job.refine:
-        stages.append("refinement")
+        stages.append("refining")
     return stages + ["saving"]
 
 
@@ -94,7 +96,7 @@ class Progress:
 
     ``progress(stage, within)``: ``within`` is how far the stage itself is (0–1); the job's
     fraction comes from STAGE_WEIGHTS over the job's own stages. ``label`` is what the job page
-    shows when it is more than the stage's name ("refinement 3/10")."""
+    shows when it is more than the stage's code ("refining 3/10")."""
 
     def __init__(self, job: GenerationJob, worker: str, interval: float = 0.3):
         self.job, self.worker, self.interval = job, worker, interval
@@ -177,7 +179,7 @@ def _failed_attempt(job: GenerationJob, worker: str, exc: Exception, code: str) 
     mine = GenerationJob.objects.filter(pk=job.pk, status=GenerationJob.Status.RUNNING, lease_owner=worker)
     if code or job.attempts >= settings.CUALIFY_GENERATION_MAX_ATTEMPTS:
         mine.update(status=GenerationJob.Status.FAILED, error=error, finished=timezone.now(), lease_owner="", lease_expires=None)
-    elif mine.update(status=GenerationJob.Status.QUEUED, error=error, lease_owner="", lease_expires=None, stage=""):
+    elif mine.update(status=GenerationJob.Status.QUEUED, error=error, lease_owner="", lease_expires=None, stage="", progress=0.0):
         generation_job_enqueue(job)
 
 
@@ -214,7 +216,7 @@ class _Run:
         return self.index_of[slug]
 
     def synthesis_progress(self, stage, done, total):
-        self.progress("synthesis", done / max(total, 1))
+        self.progress("drawing", done / max(total, 1))
 
 
 def _generate(job: GenerationJob, worker: str):
@@ -242,7 +244,7 @@ def _generate(job: GenerationJob, worker: str):
 def _load_models(run: _Run) -> None:
     from ..runtime import get_model
 
-    run.progress("loading models", force=True)
+    run.progress("loading", force=True)
     loaded = get_model(ModelKind.GENERATOR)
     if loaded is None:
         raise GenerationRejected("no_generator")
@@ -255,7 +257,7 @@ def _encode_prompt(run: _Run) -> None:
     from ..runtime import get_prompt_encoder
 
     job = run.job
-    run.progress("encoding prompt", force=True)
+    run.progress("encoding_prompt", force=True)
     encoder = get_prompt_encoder()
     match = encoder.match(job.prompt, _motif_texts(run.index_of))
     if not match.weights:
@@ -277,7 +279,7 @@ def _project_reference(run: _Run) -> None:
     from ..runtime import get_model
 
     job = run.job
-    run.progress("projecting reference", force=True)
+    run.progress("projecting", force=True)
     with job.reference.open("rb") as handle:
         picture = Image.open(handle).convert("RGB")
     guessed = None
@@ -288,15 +290,17 @@ def _project_reference(run: _Run) -> None:
         run.base_class = run.index_of.get(guessed, 0)
     run.ws = run.engine.project_reference(
         picture, class_index=run.base_class, steps=settings.CUALIFY_PROJECTION_STEPS,
-        callback=lambda step, total: run.progress("projecting reference", step / max(total, 1)),
+        callback=lambda step, total: run.progress("projecting", step / max(total, 1)),
     )
-    run.inputs = {"reference": "uploaded image", "closest_motif": guessed}
+    # ``started_from``: the motif whose class the projection started from, which the job page names.
+    started_from = next((slug for slug, index in run.index_of.items() if index == run.base_class), None)
+    run.inputs = {"reference": "uploaded image", "closest_motif": guessed, "started_from": started_from}
 
 
 def _synthesise(run: _Run) -> None:
     """One variation (a single class, or a projected reference) or a fusion (several classes)."""
     job = run.job
-    run.progress("synthesis", force=True)
+    run.progress("drawing", force=True)
     common = {"seed": job.seed, "count": job.count, "truncation": job.truncation, "tile": job.tile,
               "progress": run.synthesis_progress}
     if run.ws is not None:
@@ -323,11 +327,11 @@ def _refine(run: _Run) -> None:
     if refiner is None:
         raise GenerationRejected("no_refiner")
     run.versions["refiner"] = {"id": refiner.version.pk, "name": refiner.version.name, "sha256": refiner.version.sha256[:12]}
-    run.progress("refinement", label=f"refinement 0/{REFINE_STEPS}", force=True)
+    run.progress("refining", label=f"refining 0/{REFINE_STEPS}", force=True)
     refined = refiner.engine.refine(
         np.stack(run.images), strength=job.refine_strength, steps=refine_schedule_steps(job.refine_strength),
         seed=job.seed, tile=job.tile,
-        callback=lambda i, n: run.progress("refinement", i / max(n, 1), label=f"refinement {i}/{n}", force=True),
+        callback=lambda i, n: run.progress("refining", i / max(n, 1), label=f"refining {i}/{n}", force=True),
     )
     run.images = list(refined)
 

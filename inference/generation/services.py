@@ -26,7 +26,7 @@ from motifs import services as archive
 from motifs.models import Motif, MotifImage
 
 from ..models import GeneratedImage, GenerationJob, ModelKind, ModelVersion
-from .messages import error_message, stage_label
+from .messages import error_message, job_progress, job_timings
 
 logger = logging.getLogger(__name__)
 
@@ -195,9 +195,10 @@ def generation_job_create(*, request: GenerationRequest, user=None, session_key:
 
 
 def generation_job_enqueue(job: GenerationJob) -> None:
-    from django_q.tasks import async_task
+    from .. import queues
 
-    async_task("inference.generation.tasks.generate", job.pk, task_name=f"generate-{job.public_id.hex[:12]}-{job.attempts}")
+    queues.enqueue(queues.GENERATE, "inference.generation.tasks.generate", job.pk,
+                   task_name=f"generate-{job.public_id.hex[:12]}-{job.attempts}")
 
 
 def generation_job_cancel(*, job: GenerationJob) -> bool:
@@ -277,9 +278,10 @@ def generation_job_summary(job: GenerationJob, image_url) -> dict:
     """A job as every machine-facing door answers it (the site's progress polling, the REST API,
     the Flask-compatible service); ``image_url(image)`` makes each result's address."""
     failed = job.status == GenerationJob.Status.FAILED
+    progress = job_progress(job)
     return {
         "job_id": str(job.public_id), "status": job.status, "finished": job.is_finished,
-        "stage": stage_label(job.stage), "progress": round(job.progress, 3),
+        "stage": progress.stage, "stage_label": progress.stage_label, "progress": progress.fraction,
         "error": error_message(job.error) if failed else "",
         "mode": job.mode, "seed": job.seed, "count": job.count, "motifs": job.motifs, "prompt": job.prompt,
         "matched": [{"motif": slug, "weight": weight} for slug, weight in job.prompt_match.get("weights", [])],
@@ -288,7 +290,7 @@ def generation_job_summary(job: GenerationJob, image_url) -> dict:
                        "refine_strength": job.refine_strength, "tile": job.tile, "upscale": job.upscale},
         "images": [{"index": image.index, "seed": image.seed, "width": image.width, "height": image.height,
                     "url": image_url(image)} for image in job.images.all()],
-        "timings": job.timings, "models": job.model_versions,
+        "timings": job_timings(job), "models": job.model_versions,
         "created": job.created.isoformat(), "finished_at": job.finished.isoformat() if job.finished else None,
     }
 

@@ -8,6 +8,7 @@ urlpatterns = [
     path("jobs/<uuid:public_id>/", views.job_page, name="generate_job"),
     path("jobs/<uuid:public_id>/status/", views.job_status, name="generate_job_status"),
     path("jobs/<uuid:public_id>/cancel/", views.job_cancel, name="generate_job_cancel"),
+    path("jobs/<uuid:public_id>/reference/", views.reference_file, name="generate_reference"),
     path("jobs/<uuid:public_id>/<int:index>.png", views.image_file, name="generate_image"),
     path("jobs/<uuid:public_id>/<int:index>/repeat.png", views.image_repeat, name="generate_image_repeat"),
     path("jobs/<uuid:public_id>/<int:index>/print/", views.image_print, name="generate_image_print"),

@@ -98,21 +98,41 @@ def _image_or_404(request, public_id, index) -> GeneratedImage:
 
 
 def job_status_data(job: GenerationJob) -> dict:
-    """The job as JSON for the page's progress bar."""
-    return generation.generation_job_summary(job, lambda image: reverse("generate_image", args=[job.public_id, image.index]))
+    """The job as JSON for the page's progress bar: the API's shape plus ``label`` and
+    ``percent``, from the same ``job_progress`` as the page itself."""
+    progress = generation_messages.job_progress(job)
+    summary = generation.generation_job_summary(job, lambda image: reverse("generate_image", args=[job.public_id, image.index]))
+    return {**summary, "label": progress.label, "percent": progress.percent}
+
+
+def _started_from(images) -> str:
+    """The motif a reference job's projection started from, as its worker recorded it in the
+    PNGs' inputs (so it is known once the job has results)."""
+    import json
+
+    if not images:
+        return ""
+    try:
+        return json.loads(images[0].metadata.get("inputs", "{}")).get("started_from") or ""
+    except (TypeError, ValueError, AttributeError):  # a PNG from before the worker recorded it
+        return ""
 
 
 def job_page(request, public_id):
     job = _job_or_404(request, public_id)
-    motifs = selectors.motifs_by_slug(job.motif_slugs + [s for s, _ in job.prompt_match.get("weights", [])])
+    images = list(job.images.all())
+    started_from = _started_from(images) if job.reference else ""
+    motifs = selectors.motifs_by_slug(job.motif_slugs + [s for s, _ in job.prompt_match.get("weights", [])]
+                                      + ([started_from] if started_from else []))
     matched = [{"motif": motifs.get(slug), "slug": slug, "percent": round(weight * 100, 1)}
                for slug, weight in job.prompt_match.get("weights", [])]
     return render(request, "inference/job.html", {
-        "job": job, "images": list(job.images.all()), "matched": matched,
+        "job": job, "images": images, "matched": matched, "progress": generation_messages.job_progress(job),
+        "started_from": {"motif": motifs.get(started_from), "slug": started_from} if started_from else None,
         "chosen": [{"motif": motifs.get(item["slug"]), **item} for item in job.motifs],
         "error_message": generation_messages.error_message(job.error) if job.status == GenerationJob.Status.FAILED else "",
         "print_form": PrintForm(), "promote_form": PromoteForm() if is_curator(request.user) else None,
-        "percent": round(job.progress * 100), "stage": generation_messages.stage_label(job.stage), "timings": generation_messages.timing_rows(job),
+        "timings": generation_messages.timing_rows(job),
     })
 
 
@@ -126,6 +146,18 @@ def job_cancel(request, public_id):
     if generation.generation_job_cancel(job=job):
         messages.info(request, _("The job was cancelled."))
     return redirect("generate_job", public_id=job.public_id)
+
+
+def reference_file(request, public_id):
+    """A job's uploaded reference image: private like its results (owner and curators only)."""
+    job = _job_or_404(request, public_id)
+    if not job.reference:
+        raise Http404
+    with job.reference.open("rb") as handle:
+        data = handle.read()
+    extension = job.reference.name.rsplit(".", 1)[-1].lower()
+    content_type = {"jpg": "image/jpeg", "jpeg": "image/jpeg", "webp": "image/webp"}.get(extension, "image/png")
+    return HttpResponse(data, content_type=content_type)
 
 
 def image_file(request, public_id, index):
@@ -233,8 +265,11 @@ def history(request):
     mode = mode if mode in GenerationJob.Mode.values else ""
     jobs = selectors.generation_history(user=request.user, session_key=viewer_key(request), mode=mode)
     page = Paginator(jobs, 12).get_page(request.GET.get("page"))
+    motifs = selectors.motifs_by_slug(sorted({slug for job in page.object_list for slug in job.motif_slugs}))
+    entries = [{"job": job, "motifs": [{"motif": motifs.get(item["slug"]), **item} for item in job.motifs],
+                "progress": generation_messages.job_progress(job)} for job in page.object_list]
     return render(request, "inference/history.html", {
-        "page": page, "everyone": everyone, "mode": mode, "modes": GenerationJob.Mode.choices,
+        "page": page, "entries": entries, "everyone": everyone, "mode": mode, "modes": GenerationJob.Mode.choices,
         "query_string": f"mode={mode}" if mode else "",
     })
 

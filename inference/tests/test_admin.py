@@ -111,14 +111,14 @@ def test_version_page_names_metrics_and_summarises_the_calibration(client):
     version.metrics = {**version.metrics, "per_class": {"merak": {"precision": 1.0, "recall": 0.5, "f1": 0.6667, "support": 2}}}
     version.save(update_fields=["metrics"])
     html = _superuser_client(client).get(reverse("admin:inference_modelversion_change", args=[version.pk])).content.decode()
-    assert "top-1 accuracy" in html and "test split: macro F1" in html and "input size (px)" in html
+    assert "Top-1 accuracy" in html and "Test split: macro F1" in html and "Input size (px)" in html
     assert "Per class (test split)" in html and "<td>merak</td><td>1.0000</td><td>0.5000</td>" in html
     calibration = version.calibration
-    assert "recognised when the confidence is at least" in html and f"{calibration['min_confidence']:.4f}" in html
-    assert "and the distance to the archive at most" in html and f"{calibration['max_distance']:.4f}" in html
-    assert "held-out acceptance (correct photos accepted)" in html and "false acceptance (strangers accepted)" in html
+    assert "Minimum confidence to recognise a motif" in html and f"{calibration['min_confidence']:.4f}" in html
+    assert "Maximum distance to the archive" in html and f"{calibration['max_distance']:.4f}" in html
+    assert "Held-out acceptance (correct photos accepted)" in html and "False acceptance (strangers accepted)" in html
     assert f"{calibration['metrics']['ood_false_acceptance']:.4f}" in html
-    assert "<details><summary>Raw calibration (JSON)</summary>" in html
+    assert '<details class="cualify-raw"><summary>Raw calibration (JSON)</summary>' in html
     assert f"{len(calibration['prototypes'])} × {len(calibration['prototypes'][0])} numbers" in html
     assert "is off for this version" not in html
 
@@ -135,4 +135,124 @@ def test_version_page_in_indonesian(client):
     admin_client = _superuser_client(client)
     admin_client.cookies["cualify_language"] = "id"
     html = admin_client.get(reverse("admin:inference_modelversion_change", args=[version.pk])).content.decode()
-    assert "akurasi top-1" in html and "Kalibrasi pengenalan" in html
+    assert "Akurasi top-1" in html and "Kalibrasi pengenalan" in html
+
+
+# --- Deleting versions, reviewing from the change page, thumbnails, JSON as tables ----------
+
+def test_curators_cannot_delete_versions_and_superusers_only_inactive_ones(client, curator_client, tmp_path):
+    from inference.engines.classifier import export_onnx
+
+    registry.shipped_models_register(kinds=("classifier",))
+    active = ModelVersion.objects.get(is_active=True)
+    spare = registry.model_version_register(path=export_onnx(SHIPPED_CLASSIFIER, tmp_path / "x.onnx"), kind="classifier").version
+    change_page = reverse("admin:inference_modelversion_change", args=[spare.pk])
+    changelist = reverse("admin:inference_modelversion_changelist")
+    # A curator: no delete link, no delete page, no bulk delete action.
+    assert 'class="deletelink"' not in curator_client.get(change_page).content.decode()
+    assert curator_client.get(reverse("admin:inference_modelversion_delete", args=[spare.pk])).status_code == 403
+    assert 'value="delete_selected"' not in curator_client.get(changelist).content.decode()
+    curator_client.post(changelist, {"action": "delete_selected", "_selected_action": [spare.pk], "post": "yes"})
+    assert ModelVersion.objects.filter(pk=spare.pk).exists()
+    # A superuser: never the active version, by its page or in bulk; an inactive one, yes.
+    admin_client = _superuser_client(client)
+    assert 'class="deletelink"' not in admin_client.get(reverse("admin:inference_modelversion_change", args=[active.pk])).content.decode()
+    assert admin_client.get(reverse("admin:inference_modelversion_delete", args=[active.pk])).status_code == 403
+    response = admin_client.post(changelist, {"action": "delete_selected", "_selected_action": [active.pk, spare.pk], "post": "yes"},
+                                 follow=True)
+    assert "An active version cannot be deleted" in response.content.decode()
+    assert ModelVersion.objects.filter(pk__in=[active.pk, spare.pk]).count() == 2
+    assert 'class="deletelink"' in admin_client.get(change_page).content.decode()
+    admin_client.post(changelist, {"action": "delete_selected", "_selected_action": [spare.pk], "post": "yes"})
+    assert list(ModelVersion.objects.all()) == [active]
+
+
+def _pending_correction():
+    from tests.visitor_records import make_record
+
+    from motifs.models import Motif
+
+    record = make_record(consent_training=True)
+    return Correction.objects.create(record=record, kind=Correction.Kind.MOTIF, motif=Motif.objects.get(slug="kepiting"))
+
+
+def test_a_correction_is_accepted_from_its_own_page(curator_client):
+    correction = _pending_correction()
+    page = reverse("admin:inference_correction_change", args=[correction.pk])
+    accept = reverse("admin:inference_correction_accept", args=[correction.pk])
+    html = curator_client.get(page).content.decode()
+    assert f'action="{accept}"' in html and "Accept this correction" in html and "Reject this correction" in html
+    assert curator_client.get(accept).status_code == 405  # a button, never a link
+    response = curator_client.post(accept, follow=True)
+    correction.refresh_from_db()
+    assert correction.status == "accepted" and correction.reviewed_by is not None and correction.archive_image is not None
+    assert "Correction accepted." in response.content.decode()
+    assert "Accept this correction" not in response.content.decode()  # nothing left to review
+    curator_client.post(reverse("admin:inference_correction_reject", args=[correction.pk]))
+    correction.refresh_from_db()
+    assert correction.status == "accepted"  # a reviewed correction is not reviewed again by a stale button
+
+
+def test_a_correction_is_rejected_from_its_own_page_with_a_csrf_token_and_permission(client, curator_client):
+    correction = _pending_correction()
+    reject = reverse("admin:inference_correction_reject", args=[correction.pk])
+    # A staff member without the change permission is refused.
+    client.force_login(UserFactory(is_staff=True))
+    assert client.post(reject).status_code == 403
+    # Without the CSRF token, refused.
+    from django.test import Client
+
+    strict = Client(enforce_csrf_checks=True)
+    strict.force_login(UserFactory(curator=True))
+    assert strict.post(reject).status_code == 403
+    correction.refresh_from_db()
+    assert correction.status == "pending"
+    page = reverse("admin:inference_correction_change", args=[correction.pk])
+    token = strict.get(page).cookies["csrftoken"].value
+    strict.post(reject, {"csrfmiddlewaretoken": token})
+    correction.refresh_from_db()
+    assert correction.status == "rejected"
+
+
+def test_correction_and_generation_lists_show_thumbnails_that_load(curator_client):
+    from tests.visitor_records import make_job
+
+    correction = _pending_correction()
+    photo = reverse("classify_photo", args=[correction.record.public_id])
+    html = curator_client.get(reverse("admin:inference_correction_changelist")).content.decode()
+    assert f'<img class="cualify-thumb" src="{photo}"' in html and 'width="48" height="48"' in html
+    assert curator_client.get(photo).status_code == 200
+    job = make_job(images=2)
+    first = job.images.get(index=0)
+    html = curator_client.get(reverse("admin:inference_generationjob_changelist")).content.decode()
+    thumb = reverse("generate_admin_image", args=[first.pk])
+    assert f'<img class="cualify-thumb" src="{thumb}"' in html
+    assert reverse("generate_admin_image", args=[job.images.get(index=1).pk]) not in html
+    assert curator_client.get(thumb).status_code == 200
+    html = curator_client.get(reverse("admin:inference_classificationrecord_changelist")).content.decode()
+    assert f'<img class="cualify-thumb" src="{photo}"' in html
+
+
+def test_json_fields_are_shown_as_tables_not_raw_json(curator_client):
+    from tests.visitor_records import make_job
+
+    job = make_job(images=1, prompt="bunga merah", prompt_match={"motifs": [{"slug": "merak", "score": 0.8125}], "words": ["bunga"]},
+                   timings={"generate": 1.5, "refine": 0.25}, model_versions={"generator": 3})
+    html = curator_client.get(reverse("admin:inference_generationjob_change", args=[job.pk])).content.decode()
+    assert '<table class="cualify-json"><tr><th scope="row">generate</th><td>1.5000</td></tr>' in html
+    assert '<th scope="col">slug</th><th scope="col">score</th>' in html and "<td>merak</td><td>0.8125</td>" in html
+    assert '<th scope="row">generator</th><td>3</td>' in html
+    assert "{&quot;generate&quot;" not in html and '{"generate"' not in html
+    registry.shipped_models_register(kinds=("classifier",))
+    version = ModelVersion.objects.get()
+    html = curator_client.get(reverse("admin:inference_modelversion_change", args=[version.pk])).content.decode()
+    first_class = version.class_names[0]
+    assert f'<th scope="row">{first_class}</th><td>{version.class_map[first_class]}</td>' in html
+
+
+def test_list_pages_of_jobs_and_classifications_show_a_short_id(curator_client):
+    from tests.visitor_records import make_job
+
+    job = make_job(images=1)
+    html = curator_client.get(reverse("admin:inference_generationjob_changelist")).content.decode()
+    assert f">{job.public_id.hex[:8]}</a>" in html and str(job.public_id) not in html

@@ -2,6 +2,7 @@
 models and the real queue code (sync mode): every role, throttles, bad input, the error shape."""
 import io
 import json
+import re
 import uuid
 import zipfile
 from pathlib import Path
@@ -422,3 +423,61 @@ def test_me_says_who_the_token_belongs_to(api_as):
         body = client.get("/api/v1/me/").json()
         assert body["role"] == {"anonymous": "visitor", "user": "registered"}.get(role, role)
         assert body["username"] == (user.username if role != "anonymous" else "")
+
+
+# --- job stages and timings ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("stored,code,label_en,label_id", [
+    ("loading", "loading", "Loading the models", "Memuat model"),
+    ("encoding_prompt", "encoding_prompt", "Reading your description", None),
+    ("projecting", "projecting", "Fitting your reference image", None),
+    ("drawing", "drawing", "Drawing the motifs", None),
+    ("refining 3/10", "refining", "Refining 3/10", None),
+    ("saving", "saving", "Saving", None),
+    # what workers stored before the stages had codes
+    ("starting", "loading", "Loading the models", "Memuat model"),
+    ("loading models", "loading", "Loading the models", None),
+    ("synthesis", "drawing", "Drawing the motifs", None),
+    ("refinement 4/10", "refining", "Refining 4/10", None),
+])
+def test_a_running_jobs_stage_is_a_stable_code_with_a_label_in_the_callers_language(
+        api_as, generator, stored, code, label_en, label_id):
+    client, user = api_as("user")
+    job = GenerationJob.objects.create(mode="fusion", motifs=[{"slug": "merak", "weight": 1.0}], seed=1, count=1,
+                                       user=user, status="running", stage=stored, progress=0.5)
+    body = client.get(f"/api/v1/jobs/{job.public_id}/").json()
+    assert body["stage"] == code and body["stage_label"] == label_en and body["progress"] == 0.5
+    assert code in generation_messages.STAGES
+    indonesian = client_for(user, language="id").get(f"/api/v1/jobs/{job.public_id}/").json()
+    assert indonesian["stage"] == code
+    with translation.override("id"):
+        expected_id = generation_messages.stage_label(stored)
+    assert indonesian["stage_label"] == expected_id and indonesian["stage_label"] != label_en
+    if label_id:
+        assert indonesian["stage_label"] == label_id
+
+
+def test_a_queued_or_finished_job_has_no_stage_and_its_progress_says_so(api_as, generator):
+    client, user = api_as("user")
+    # a job sent back to the queue after a failed attempt keeps nothing of that attempt's progress
+    queued = GenerationJob.objects.create(mode="fusion", seed=1, count=1, user=user, status="queued",
+                                          stage="drawing", progress=0.08)
+    body = client.get(f"/api/v1/jobs/{queued.public_id}/").json()
+    assert (body["stage"], body["stage_label"], body["progress"]) == ("", "", 0.0)
+    done = GenerationJob.objects.create(mode="fusion", seed=1, count=1, user=user, status="succeeded")
+    body = client.get(f"/api/v1/jobs/{done.public_id}/").json()
+    assert (body["stage"], body["stage_label"], body["progress"]) == ("", "", 1.0)
+
+
+def test_timing_keys_are_snake_case_stage_codes_and_old_records_are_read_the_same(api_as, generator, sync_queue):
+    client, user = api_as("user")
+    body = generate(client).json()
+    timings = client.get(body["status_url"]).json()["timings"]
+    assert {"loading_s", "drawing_s", "saving_s", "total_s"} <= set(timings), timings
+    assert all(re.fullmatch(r"[a-z_]+_s", key) for key in timings), timings
+    old = GenerationJob.objects.create(mode="variation", seed=1, count=1, user=user, status="succeeded", timings={
+        "loading models_s": 1.5, "projecting reference_s": 2.0, "synthesis_s": 3.0,
+        "refinement_s": 4.0, "saving_s": 0.5, "total_s": 11.1})
+    assert client.get(f"/api/v1/jobs/{old.public_id}/").json()["timings"] == {
+        "loading_s": 1.5, "projecting_s": 2.0, "drawing_s": 3.0, "refining_s": 4.0, "saving_s": 0.5, "total_s": 11.1}

@@ -23,6 +23,14 @@ def test_the_schema_validates_without_warnings(tmp_path):
     call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(target))
     text = target.read_text()
     assert "/api/v1/classify/" in text and "format: binary" in text
+    import yaml
+
+    schemas = yaml.safe_load(text)["components"]["schemas"]
+    job = schemas["Job"]["properties"]
+    stage_enum = next(schemas[ref["$ref"].rsplit("/", 1)[-1]] for ref in job["stage"]["oneOf"]
+                      if schemas[ref["$ref"].rsplit("/", 1)[-1]]["enum"] != [""])
+    assert stage_enum["enum"] == ["loading", "encoding_prompt", "projecting", "drawing", "refining", "saving"]
+    assert job["stage_label"]["type"] == "string" and "stage_label" in schemas["Job"]["required"]
 
 
 @pytest.mark.django_db

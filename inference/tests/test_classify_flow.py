@@ -15,7 +15,6 @@ from core import intake
 from core.imaging import ImageRejected
 from inference.models import ClassificationRecord, Correction
 from inference.classification.services import correction_accept
-from inference.visitors import visitor_key_hash
 from motifs.demo_art import MOTIF_SLUGS, render_motif
 from motifs.models import MotifImage
 from tests.factories import UserFactory, image_bytes

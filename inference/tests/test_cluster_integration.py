@@ -12,7 +12,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 from django.urls import reverse
 
-from inference import registry
+from inference import queues, registry
 from inference.models import ClassificationRecord, WorkerHeartbeat
 from motifs.catalogue import seed_catalogue
 from motifs.demo_art import render_motif
@@ -29,6 +29,8 @@ def database_url() -> str:
 
 
 def start_cluster(tmp_path, kinds, **extra_env):
+    """One ``qcluster`` process for each cluster that serves one of ``kinds`` (the classify and
+    the generate cluster are separate processes, as in production)."""
     from django.apps import apps
 
     seed_catalogue(apps.get_model)
@@ -36,10 +38,14 @@ def start_cluster(tmp_path, kinds, **extra_env):
     env = {**os.environ, "DATABASE_URL": database_url(), "MEDIA_ROOT": settings.MEDIA_ROOT,
            "CUALIFY_QUEUE_WORKERS": "1", "CUALIFY_HEARTBEAT_SECONDS": "1", "CUALIFY_QUEUE_SYNC": "false", **extra_env}
     env.pop("REDIS_URL", None)
-    log = open(tmp_path / "qcluster.log", "w")
-    process = subprocess.Popen([sys.executable, "manage.py", "qcluster"], cwd=settings.BASE_DIR, env=env,
-                               stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    return process, log
+    started = []
+    for cluster in sorted({queues.CLUSTER_OF_KIND[kind] for kind in kinds}):
+        log = open(tmp_path / f"qcluster-{cluster}.log", "w")
+        process = subprocess.Popen([sys.executable, "manage.py", "qcluster"], cwd=settings.BASE_DIR,
+                                   env={**env, "Q_CLUSTER_NAME": cluster},
+                                   stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        started.append((cluster, process, log))
+    return started
 
 
 @pytest.fixture
@@ -47,18 +53,24 @@ def qcluster(transactional_db, tmp_path):
     yield from run_cluster(tmp_path, ("classifier",))
 
 
+def cluster_logs(tmp_path) -> str:
+    return "\n".join(f"--- {path.name}\n" + path.read_text()[-3000:] for path in sorted(tmp_path.glob("qcluster-*.log")))
+
+
 def run_cluster(tmp_path, kinds, **extra_env):
-    process, log = start_cluster(tmp_path, kinds, **extra_env)
+    """Yields the clusters' ``{name: process}`` once every kind is loaded by a live worker."""
+    started = start_cluster(tmp_path, kinds, **extra_env)
     try:
         deadline = time.monotonic() + 90
         while not all(WorkerHeartbeat.objects.filter(models_loaded__has_key=kind).exists() for kind in kinds):
-            assert process.poll() is None, (tmp_path / "qcluster.log").read_text()[-3000:]
-            assert time.monotonic() < deadline, "the worker did not warm up in 90 s"
+            assert all(process.poll() is None for _, process, _ in started), cluster_logs(tmp_path)
+            assert time.monotonic() < deadline, "the workers did not warm up in 90 s\n" + cluster_logs(tmp_path)
             time.sleep(0.3)
-        yield process
+        yield {cluster: process for cluster, process, _ in started}
     finally:
-        stop_process_group(process)
-        log.close()
+        for _, process, log in started:
+            stop_process_group(process)
+            log.close()
 
 
 def test_upload_is_classified_by_a_real_cluster_worker(client, qcluster, settings):
@@ -76,9 +88,12 @@ def test_upload_is_classified_by_a_real_cluster_worker(client, qcluster, setting
     assert record.status == "done", record.error
     assert record.top[0]["slug"] == "kuda-laut" and record.timings["queue_s"] < 30
     assert "Kuda Laut" in client.get(response["Location"]).content.decode()
-    beats = list(WorkerHeartbeat.objects.values("pid", "models_loaded"))
+    beats = list(WorkerHeartbeat.objects.values("pid", "models_loaded", "cluster", "serves", "device"))
     assert os.getpid() not in [b["pid"] for b in beats], beats
     assert any(b["models_loaded"].get("classifier") == record.model_version_id for b in beats), beats
+    # A classify worker loads the classifier and nothing else, and says so.
+    assert all(b["cluster"] == "classify" and b["serves"] == ["classifier"] and set(b["models_loaded"]) == {"classifier"}
+               and b["device"] == "cpu" for b in beats), beats
 
     from datetime import timedelta
 
@@ -132,7 +147,16 @@ def test_a_job_whose_worker_is_killed_mid_job_still_completes(client, generation
         "seed": 9, "truncation": 0.7, "distance": 0.4, "refine_strength": 0.3, "upscale": 1, "tile": "on"})
     assert response.status_code == 302, response.content.decode()[:1500]
     job = GenerationJob.objects.get()
-    job = wait_for_job(job, lambda j: j.status == "running" and j.stage == "projecting reference" and j.progress > 0.06)
+    job = wait_for_job(job, lambda j: j.status == "running" and j.stage == "projecting" and j.progress > 0.06)
+    # Quick work does not wait behind slow work: a photo sent while the job projects is answered
+    # by the classify cluster at once (with one shared queue of one worker it waited for the job).
+    photo = io.BytesIO()
+    render_motif("kepiting", 8125, 256).save(photo, "JPEG")
+    response = client.post(reverse("classify"), {"photo": SimpleUploadedFile("p.jpg", photo.getvalue(), "image/jpeg")})
+    record = ClassificationRecord.objects.get()
+    assert response.status_code == 302 and record.status == "done", record.status
+    job.refresh_from_db()
+    assert job.status == "running" and record.timings["queue_s"] < 5, (job.status, record.timings)
     first_owner = job.lease_owner
     os.kill(int(first_owner.rsplit(":", 1)[1]), signal.SIGKILL)
     job = wait_for_job(job, lambda j: j.status == "succeeded", timeout=180, every=generation.generation_sweep)
@@ -146,6 +170,9 @@ def test_a_fusion_job_runs_in_the_cluster_with_progress(client, generation_clust
     from inference.models import GenerationJob
 
     client.cookies["cualify_language"] = "en"
+    beats = {b["cluster"]: b for b in WorkerHeartbeat.objects.values("cluster", "serves", "models_loaded")}
+    assert set(beats) == {"classify", "generate"}, beats
+    assert beats["generate"]["serves"] == ["generator", "refiner"] and "classifier" not in beats["generate"]["models_loaded"]
     response = client.post(reverse("generate"), {
         "mode": "fusion", "motifs": ["merak", "kepiting"], "count": 8, "seed": 1, "truncation": 0.7, "distance": 0.5,
         "refine_strength": 0.3, "upscale": 2, "tile": "on"})

@@ -9,7 +9,7 @@ import pytest
 from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 from PIL import Image
 
 from inference.generation import services as generation
@@ -68,7 +68,8 @@ def test_fusion_job_runs_and_its_pngs_carry_their_parameters(client, generator, 
     assert seam_error(Image.open(io.BytesIO(data))) < 1.2
     page = client.get(response["Location"]).content.decode()
     assert "Results" in page and reverse("generate_image", args=[job.public_id, 0]) in page
-    assert {"synthesis_s", "saving_s", "total_s"} <= set(job.timings)
+    assert {"loading_s", "drawing_s", "saving_s", "total_s"} <= set(job.timings)
+    assert all(" " not in key for key in job.timings)
 
 
 def test_the_same_seed_gives_the_same_image(client, generator, sync_queue):
@@ -132,7 +133,7 @@ def test_variation_of_a_reference_image_is_projected(client, generator, sync_que
     assert response.status_code == 302
     job = GenerationJob.objects.get()
     assert job.status == "succeeded", job.error
-    assert job.reference and "projecting reference_s" in job.timings
+    assert job.reference and "projecting_s" in job.timings
 
 
 def test_without_a_generator_or_worker_the_page_says_so(client, db):
@@ -170,7 +171,7 @@ def test_a_worker_that_lost_its_lease_writes_nothing(generator, sync_queue):
     GenerationJob.objects.filter(pk=job.pk).update(lease_owner="b:2")  # another worker took over
     progress = generation_pipeline.Progress(job, "a:1")
     with pytest.raises(generation_pipeline.JobStopped):
-        progress("synthesis", 0.5, force=True)
+        progress("drawing", 0.5, force=True)
 
 
 def test_a_lost_job_is_run_again_by_the_sweeper_and_fails_after_max_attempts(generator, sync_queue, settings):
@@ -228,7 +229,7 @@ def test_cancel_a_queued_job_and_a_running_one_stops_at_its_next_step(client, ge
     generation_pipeline.generation_job_claim(running.pk, "a:1")
     generation.generation_job_cancel(job=running)
     with pytest.raises(generation_pipeline.JobStopped):
-        generation_pipeline.Progress(running, "a:1")("synthesis", 0.2, force=True)
+        generation_pipeline.Progress(running, "a:1")("drawing", 0.2, force=True)
 
 
 def test_curators_retry_failed_jobs_from_the_admin(admin_client, generator, sync_queue):
@@ -400,7 +401,7 @@ def test_a_refined_job_records_the_refiner_and_stays_seamless(client, generator,
     plain, refined = GenerationJob.objects.order_by("pk")
     assert refined.status == "succeeded", refined.error
     assert refined.model_versions["refiner"]["id"] == refiner.pk and "refiner" not in plain.model_versions
-    assert any(key.startswith("refinement") for key in refined.timings)
+    assert "refining_s" in refined.timings
     a = Image.open(io.BytesIO(plain.images.get().file.read()))
     b = Image.open(io.BytesIO(refined.images.get().file.read()))
     import numpy as np
@@ -427,3 +428,100 @@ def test_the_refine_box_starts_as_the_shipped_refiner_measured(client, generator
 def test_a_bad_rerun_link_gives_an_empty_form(client, generator, source):
     response = client.get(reverse("generate"), {"from": source, "seed": "5"})
     assert response.status_code == 200 and 'value="5"' not in response.content.decode()
+
+
+# --- history entries, reference pages, progress ----------------------------------------------
+
+
+def test_history_names_the_input_motifs_shows_every_output_and_the_reference(client, generator, sync_queue, settings,
+                                                                            curator_client):
+    from django.test import Client
+
+    settings.CUALIFY_PROJECTION_STEPS = 2
+    post(client, motifs=["merak", "kepiting"], seed=3, count=2)
+    fusion = GenerationJob.objects.get()
+    assert fusion.status == "succeeded", fusion.error
+    client.post(reverse("generate_image_reference", args=[fusion.public_id, 1]))
+    reference_job = GenerationJob.objects.exclude(pk=fusion.pk).get()
+    assert reference_job.reference and reference_job.status == "succeeded", reference_job.error
+    client.cookies["cualify_language"] = "en"
+    html = client.get(reverse("generate_history")).content.decode()
+    from motifs.models import Motif
+
+    for slug in ("merak", "kepiting"):
+        motif = Motif.objects.get(slug=slug)
+        assert f'<a href="{motif.get_absolute_url()}">{motif.name}</a>' in html
+    for index in (0, 1):
+        assert f'src="{reverse("generate_image", args=[fusion.public_id, index])}"' in html
+    reference_url = reverse("generate_reference", args=[reference_job.public_id])
+    assert f'src="{reference_url}"' in html and html.count('data-testid="history-output"') == 2 + reference_job.count
+    answer = client.get(reference_url)
+    assert answer.status_code == 200 and answer["Content-Type"] in ("image/png", "image/jpeg")
+    assert Client().get(reference_url).status_code == 404  # private like the rest of the job
+    assert curator_client.get(reference_url).status_code == 200
+    assert f'src="{reference_url}"' in curator_client.get(reverse("generate_history")).content.decode()
+    assert client.get(reverse("generate_reference", args=[fusion.public_id])).status_code == 404  # it had none
+
+
+def test_a_reference_job_page_shows_the_reference_and_the_motif_it_started_from(client, generator, sync_queue, settings):
+    settings.CUALIFY_PROJECTION_STEPS = 2
+    post(client, mode="variation", motifs=["kepiting"], seed=4, count=1)
+    source = GenerationJob.objects.get()
+    client.post(reverse("generate_image_reference", args=[source.public_id, 0]))
+    job = GenerationJob.objects.exclude(pk=source.pk).get()
+    assert job.status == "succeeded", job.error
+    started = json.loads(job.images.first().metadata["inputs"])["started_from"]
+    assert started
+    html = client.get(reverse("generate_job", args=[job.public_id])).content.decode()
+    assert f'src="{reverse("generate_reference", args=[job.public_id])}"' in html
+    from motifs.models import Motif
+
+    motif = Motif.objects.get(slug=started)
+    assert 'data-testid="job-started-from"><a href="%s">%s</a>' % (motif.get_absolute_url(), motif.name) in html
+
+
+@pytest.mark.parametrize("language,breadcrumb,not_expected", [("id", "Riwayat", "Sejarah"), ("en", "History", None)])
+def test_the_job_history_breadcrumb_is_not_the_history_of_batik_cual(client, finished_job, language, breadcrumb, not_expected):
+    client.cookies["cualify_language"] = language
+    for url in (reverse("generate_history"), reverse("generate_job", args=[finished_job.public_id])):
+        html = client.get(url).content.decode()
+        crumb = html[html.index('class="breadcrumb"'):]
+        crumb = crumb[:crumb.index("</p>")]
+        assert breadcrumb in crumb, crumb
+        if not_expected:
+            assert not_expected not in crumb
+
+
+@pytest.mark.parametrize("status,stage,stored,percent,label_en", [
+    ("queued", "", 0.08, 0, "Queued"),           # sent back to the queue: the bar starts again
+    ("queued", "drawing", 0.4, 0, "Queued"),
+    ("running", "drawing", 0.5, 50, "Drawing the motifs"),
+    ("running", "refinement 3/10", 0.8, 80, "Refining 3/10"),  # an old worker's stage
+])
+def test_status_text_and_progress_bar_agree_on_the_page_and_in_the_json(client, generator, status, stage, stored,
+                                                                       percent, label_en):
+    session = client.session
+    session.save()
+    job = make_job(status=status, stage=stage, progress=stored, session_key=visitor_key_hash(session.session_key))
+    client.cookies["cualify_language"] = "en"
+    html = client.get(reverse("generate_job", args=[job.public_id])).content.decode()
+    assert f'aria-valuenow="{percent}"' in html and f"width: {percent}%" in html
+    assert f'<span data-stage>{label_en}</span> — <span data-percent>{percent}</span>%' in html
+    data = client.get(reverse("generate_job_status", args=[job.public_id])).json()
+    assert data["percent"] == percent and data["label"] == label_en
+    assert data["stage_label"] == (label_en if status == "running" else "")
+    history = client.get(reverse("generate_history")).content.decode()
+    assert f"{label_en} — {percent}%" in history
+    client.cookies["cualify_language"] = "id"
+    html = client.get(reverse("generate_job", args=[job.public_id])).content.decode()
+    with translation.override("id"):
+        label_id = generation_messages.job_progress(job).label
+    assert label_id != label_en and f"<span data-stage>{label_id}</span>" in html
+
+
+def test_timings_of_an_old_record_are_shown_with_the_stage_names(client, finished_job):
+    GenerationJob.objects.filter(pk=finished_job.pk).update(
+        timings={"loading models_s": 1.0, "synthesis_s": 2.0, "saving_s": 0.5, "total_s": 3.5})
+    client.cookies["cualify_language"] = "en"
+    html = client.get(reverse("generate_job", args=[finished_job.public_id])).content.decode()
+    assert "<dt>Loading the models</dt>" in html and "<dt>Drawing the motifs</dt>" in html and "<dt>total</dt>" in html

@@ -54,7 +54,7 @@ def test_import_reports_imported_duplicates_and_every_rejection(class_folders):
     assert "duplicates: 1" in report and "Kembang_Kenanga/b" in report
     assert "rejected: 4" in report
     for name, why in [("notes.txt", "not an image"), ("empty.jpg", "empty"), ("cut.jpg", "damaged"), ("d.jpg", "unknown class folder")]:
-        line = next(l for l in report.splitlines() if name in l)
+        line = next(row for row in report.splitlines() if name in row)
         assert why in line
     assert "tumpal-jawa" in report
     assert MotifImage.objects.filter(motif__slug="kembang-kenanga").count() == 2

@@ -15,8 +15,8 @@ def get(client, url, language="id", **params):
 
 
 @pytest.mark.parametrize("language,expected", [
-    ("id", ["Beranda", "Klasifikasi", "Galeri", "Sejarah", "Tentang", "Masuk"]),
-    ("en", ["Home", "Classify", "Generate", "Gallery", "History", "About", "Login"]),
+    ("id", ["Beranda", "Klasifikasi", "Galeri", "Sejarah", "Tentang Kami", "Masuk"]),
+    ("en", ["Home", "Classify", "Generate", "Gallery", "History", "About Us", "Login"]),
 ])
 def test_home_shows_title_tagline_and_nav_in_each_language(client, language, expected):
     response, html = get(client, "/", language)
@@ -111,3 +111,22 @@ def test_language_switcher_sets_the_language_without_javascript(client):
     assert "Gallery of Batik Cual motifs" in client.get("/gallery/").content.decode()
     client.post(reverse("set_language"), {"language": "id", "next": "/"})
     assert "Galeri motif Batik Cual" in client.get("/gallery/").content.decode()
+
+
+STUDY_NAV = ["home", "generate", "motifs:gallery", "about", "login", "api-docs"]
+
+
+@pytest.mark.parametrize("language,labels", [
+    ("id", ["Beranda", "Produk", "Galeri", "Tentang Kami", "Masuk", "Dokumentasi API"]),
+    ("en", ["Home", "Product", "Gallery", "About Us", "Login", "API documentation"]),
+])
+def test_the_footer_has_the_study_sites_navigation_and_the_api_docs(client, language, labels):
+    """The original study's site had Home, Product, Gallery, About Us and Login: a visitor who
+    knew it finds the same five in the footer (Product is our generator), and the API docs."""
+    _, html = get(client, "/", language)
+    start = html.index('data-testid="footer-nav"')
+    footer = html[start:html.index("</nav>", start)]
+    for label, name in zip(labels, STUDY_NAV):
+        url = reverse(name)
+        assert f'<a href="{url}">{label}</a>' in footer, (label, footer)
+        assert client.get(url).status_code == 200, url

@@ -66,21 +66,64 @@ if (form) {
     request.send(new FormData(form));
   });
 
-  // Camera: only where the browser allows it (HTTPS or localhost).
+  // Camera: only where the browser allows it (HTTPS or localhost). Where it cannot be used, the
+  // page says why (the texts come translated in data-reason-* attributes) and points to the
+  // photo picker, which works everywhere (on phones it offers the camera too).
   const start = form.querySelector("[data-camera-start]");
   const camera = form.querySelector("[data-camera]");
   const video = form.querySelector("[data-camera-video]");
+  const status = form.querySelector("[data-camera-status]");
   let stream = null;
   const stop = () => { stream?.getTracks().forEach((t) => t.stop()); stream = null; camera.hidden = true; start.hidden = false; };
-  if (navigator.mediaDevices?.getUserMedia && window.isSecureContext) {
-    start.hidden = false;
+
+  const pointToPicker = (focus) => {
+    const field = input.closest(".field") || input;
+    field.classList.add("highlight-picker");
+    if (focus) input.focus();
+  };
+  const explain = (reason, { focus = false } = {}) => {
+    start.hidden = true;
+    const message = document.createElement("p");
+    message.className = "message camera-message";
+    message.dataset.cameraReason = reason;
+    const texts = { insecure: "reasonInsecure", "no-camera": "reasonNoCamera", denied: "reasonDenied", failed: "reasonFailed" };
+    message.append(`${status.dataset[texts[reason]]} `);
+    const link = document.createElement("a");
+    link.href = `#${status.dataset.picker}`;
+    link.textContent = status.dataset.fallback;
+    link.addEventListener("click", (event) => { event.preventDefault(); pointToPicker(true); });
+    message.append(link);
+    status.replaceChildren(message);
+    pointToPicker(focus);
+  };
+  const reasonOf = (error) => {
+    if (error?.name === "NotAllowedError" || error?.name === "SecurityError") return "denied";
+    if (error?.name === "NotFoundError" || error?.name === "OverconstrainedError") return "no-camera";
+    return "failed";
+  };
+  const hasVideoInput = async () => {
+    if (!navigator.mediaDevices.enumerateDevices) return true; // cannot tell: let getUserMedia say
+    const devices = await navigator.mediaDevices.enumerateDevices().catch(() => null);
+    return devices === null || devices.some((device) => device.kind === "videoinput");
+  };
+
+  if (!window.isSecureContext) {
+    explain("insecure");
+  } else if (!navigator.mediaDevices?.getUserMedia) {
+    explain("no-camera");
+  } else {
+    hasVideoInput().then((found) => {
+      if (!found) { explain("no-camera"); return; }
+      start.hidden = false;
+    });
     start.addEventListener("click", async () => {
       try {
         stream = await navigator.mediaDevices.getUserMedia({ video: { facingMode: "environment", width: { ideal: 1600 } }, audio: false });
-      } catch {
-        start.hidden = true; // refused or no camera: the file input (with capture) remains
+      } catch (error) {
+        explain(reasonOf(error), { focus: true });
         return;
       }
+      status.replaceChildren();
       video.srcObject = stream;
       await video.play();
       camera.hidden = false;

@@ -1,5 +1,4 @@
 """A visitor, a curator and a screen-reader user on the real site, in Chromium."""
-import json
 import os
 import re
 from pathlib import Path
@@ -9,6 +8,8 @@ from playwright.sync_api import expect
 
 from motifs.models import Motif
 from tests.factories import UserFactory, image_bytes
+
+from .checks import assert_no_axe_violations, needs_axe
 
 pytestmark = pytest.mark.django_db(transaction=True)
 SCREENSHOTS = Path(os.environ.get("CUALIFY_SCREENSHOTS", "/tmp/cualify-screens"))
@@ -107,24 +108,16 @@ def test_keyboard_user_can_skip_to_content_and_reach_the_nav(page):
     expect(page).to_have_url(re.compile("#main$"))
 
 
-AXE = os.environ.get("CUALIFY_AXE_JS", str(Path.home() / ".cache/cualify/node/node_modules/axe-core/axe.min.js"))
 
 
-@pytest.mark.skipif(not Path(AXE).exists(), reason="axe-core is installed from npm by scripts/setup.sh")
+@needs_axe
 @pytest.mark.parametrize("path", ["/", "/gallery/", "/gallery/merak/", "/history/", "/classify/", "/generate/", "/accounts/login/", "/accounts/signup/"])
 @pytest.mark.parametrize("language", ["id", "en"])
 def test_main_pages_have_no_serious_accessibility_violations(page, demo_images, path, language):
     page.goto("/")
     page.context.add_cookies([{"name": "cualify_language", "value": language, "url": page.url}])
     page.goto(path)
-    page.evaluate(Path(AXE).read_text())  # not add_script_tag: the site's CSP refuses inline scripts
-    result = page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
-    serious = [
-        {"id": v["id"], "impact": v["impact"], "nodes": [n["target"] for n in v["nodes"]][:3]}
-        for v in result["violations"]
-        if v["impact"] in ("serious", "critical")
-    ]
-    assert not serious, json.dumps(serious, indent=1)
+    assert_no_axe_violations(page, impacts=("serious", "critical"))
 
 
 @pytest.mark.parametrize("path", ["/", "/gallery/", "/gallery/merak/", "/history/", "/accounts/login/"])

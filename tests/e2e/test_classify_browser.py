@@ -8,7 +8,9 @@ from playwright.sync_api import expect
 from inference import registry, runtime
 from motifs.demo_art import render_motif
 
+from .checks import AXE, assert_no_axe_violations
 from .test_browser import shot
+from .tour import tour_shot
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -49,6 +51,8 @@ def test_visitor_uploads_a_photo_and_sees_the_result_card(browser, live_server, 
     expect(card.get_by_test_id("timings")).to_contain_text("inference")
     expect(page.get_by_role("img", name="Your photo")).to_be_visible()
     shot(page, f"classify-result-{'js' if javascript else 'nojs'}")
+    if javascript:
+        tour_shot(page, "classify-result")
     from inference.models import ClassificationRecord
 
     # The browser shrank the 2000 px photo to 1600 px before upload; without JavaScript it goes as it is.
@@ -56,8 +60,18 @@ def test_visitor_uploads_a_photo_and_sees_the_result_card(browser, live_server, 
     context.close()
 
 
-def test_on_a_phone_a_photo_that_is_no_known_motif_says_so_first_and_shows_the_guesses_as_guesses(
-        browser, live_server, classifier_ready, tmp_path):
+NOT_RECOGNISED_TEXTS = {
+    "id": {"heading": "Tidak dikenali sebagai motif yang dikenal", "guesses": "Tebakan terdekat", "score": "skor model",
+           "inference": "Inferensi model", "photo": "Foto Anda", "locale": "id-ID"},
+    "en": {"heading": "Not recognised as a known motif", "guesses": "Closest guesses", "score": "model score",
+           "inference": "Model inference", "photo": "Your photo", "locale": "en-US"},
+}
+
+
+@pytest.mark.parametrize("language", ["id", "en"])
+@pytest.mark.parametrize("viewport", [{"width": 360, "height": 740}, {"width": 1200, "height": 900}], ids=["phone", "desktop"])
+def test_a_photo_that_is_no_known_motif_says_so_first_and_shows_the_guesses_as_guesses(
+        browser, live_server, classifier_ready, tmp_path, language, viewport):
     from inference.models import ClassificationRecord, ModelKind, ModelVersion
 
     # Every photo is far from the archive: the model's confident guess must not read as the answer.
@@ -67,7 +81,9 @@ def test_on_a_phone_a_photo_that_is_no_known_motif_says_so_first_and_shows_the_g
     runtime.reset_for_tests()
     photo = tmp_path / "kain.jpg"
     render_motif("merak", 5000, 512).save(photo, "JPEG")
-    context = browser.new_context(base_url=live_server.url, locale="id-ID", viewport={"width": 360, "height": 740})
+    texts = NOT_RECOGNISED_TEXTS[language]
+    context = browser.new_context(base_url=live_server.url, locale=texts["locale"], viewport=viewport)
+    context.add_cookies([{"name": "cualify_language", "value": language, "url": live_server.url}])
     context.set_default_timeout(20_000)
     page = context.new_page()
     page.goto("/classify/")
@@ -79,14 +95,22 @@ def test_on_a_phone_a_photo_that_is_no_known_motif_says_so_first_and_shows_the_g
     record = ClassificationRecord.objects.get()
     assert not record.recognised and record.confidence > 0.5
     card = page.get_by_test_id("result-card")
-    expect(card.get_by_role("heading", level=1)).to_have_text("Tidak dikenali sebagai motif yang dikenal")
-    expect(card.get_by_role("heading", name="Tebakan terdekat")).to_be_visible()
+    expect(card.get_by_role("heading", level=1)).to_have_text(texts["heading"])
+    expect(card.get_by_role("heading", name=texts["guesses"])).to_be_visible()
     expect(card.get_by_test_id("closest-guesses").locator("li")).to_have_count(5)
-    expect(card.get_by_test_id("closest-guesses")).to_contain_text("skor model")
+    expect(card.get_by_test_id("closest-guesses")).to_contain_text(texts["score"])
     expect(card.locator(".bars, [data-testid=confidence]")).to_have_count(0)
-    expect(card.get_by_test_id("timings")).to_contain_text("Inferensi model")
-    # The answer comes before the images on a phone.
-    assert_below(page.get_by_role("img", name="Foto Anda"), card.get_by_role("heading", level=1))
-    assert_below(page.get_by_role("img", name="Foto Anda"), card.get_by_test_id("closest-guesses"))
-    shot(page, "classify-not-recognised-phone")
+    expect(card.get_by_test_id("timings")).to_contain_text(texts["inference"])
+    if viewport["width"] < 600:
+        # The answer comes before the images on a phone.
+        assert_below(page.get_by_role("img", name=texts["photo"]), card.get_by_role("heading", level=1))
+        assert_below(page.get_by_role("img", name=texts["photo"]), card.get_by_test_id("closest-guesses"))
+    else:
+        expect(page.get_by_role("img", name=texts["photo"])).to_be_visible()
+    if AXE.exists():  # installed from npm by scripts/setup.sh
+        assert_no_axe_violations(page)
+    name = f"classify-not-recognised-{'phone' if viewport['width'] < 600 else 'desktop'}-{language}"
+    shot(page, name)
+    if name == "classify-not-recognised-phone-id":
+        tour_shot(page, "classify-not-recognised-phone")
     context.close()

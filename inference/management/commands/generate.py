@@ -126,5 +126,5 @@ class Command(BaseCommand):
                 time.sleep(0.3)
                 job.refresh_from_db()
                 bar.n = round(job.progress * 100)
-                bar.set_postfix_str(job.stage, refresh=True)
+                bar.set_postfix_str(generation_messages.stage_label(job.stage), refresh=True)
         return job
