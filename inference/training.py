@@ -137,12 +137,13 @@ def _train_classifier_in(run_root: Path, *, arch, epochs, imgsz, batch, seed, we
 
     dataset = run_root / "dataset"
     export_dataset(dataset, seed=seed, augment_copies=augment)
+    device = training_device()
     if arch == "yolo11n-cls":
         from .engines.training import train_yolo_classifier
 
         result = train_yolo_classifier(
             data_dir=dataset, run_dir=run_root / "run", epochs=epochs, imgsz=imgsz, batch=batch, seed=seed,
-            weights=weights, progress=progress,
+            weights=weights, progress=progress, device=device,
         )
         weights_path, curves_png, epochs_run, seconds = result.weights_path, result.curves_png, result.epochs_run, result.seconds
         extra = {"fine_tuned_from": str(weights) if weights else "yolo11n-cls.yaml"}
@@ -151,7 +152,8 @@ def _train_classifier_in(run_root: Path, *, arch, epochs, imgsz, batch, seed, we
         from .engines.training import history_curves_png
 
         weights_path = run_root / "classifier.safetensors"
-        options = FineTuneOptions(**{"imgsz": imgsz, "epochs": epochs, "batch": batch, "seed": seed, **(recipe or {})})
+        options = FineTuneOptions(**{"imgsz": imgsz, "epochs": epochs, "batch": batch, "seed": seed, "device": device,
+                                     **(recipe or {})})
         result = train_from_folders(dataset, weights_path, options=options, progress=progress)
         curves_png = history_curves_png(result.history, run_root / "training_curves.png")
         epochs_run, seconds = result.epochs_run, result.seconds
@@ -168,7 +170,7 @@ def _train_classifier_in(run_root: Path, *, arch, epochs, imgsz, batch, seed, we
     sha256 = registry.file_sha256(weights_path)
     plots = {"confusion matrix": _store_plot(confusion, sha256), "training curves": _store_plot(curves_png, sha256)}
     metrics = {**evaluation.to_json(), "arch": arch, "epochs": epochs_run, "train_seconds": round(seconds, 1),
-               "imgsz": imgsz, "batch": batch, "seed": seed, "augment": augment, **extra}
+               "imgsz": imgsz, "batch": batch, "seed": seed, "augment": augment, "device": device, **extra}
     registration = registry.model_version_register(
         path=weights_path, kind=ModelKind.CLASSIFIER, name=f"classifier {arch} {run_root.name}",
         source=ModelVersion.Source.TRAINED, metrics=metrics, training_data=manifest, calibration=calibration,
@@ -206,6 +208,25 @@ def export_flat(run_root: Path, *, size: int, seed: int = 0) -> Path:
     return dataset
 
 
+def training_device() -> str:
+    """Where training runs: ``CUALIFY_DEVICE`` resolved for torch (``auto``: CUDA when there)."""
+    from .engines.devices import resolve_device
+
+    return resolve_device(settings.CUALIFY_DEVICE, backend="torch")
+
+
+def checked_training_device() -> str:
+    """``training_device()`` for a command: a device that is not there is a CommandError."""
+    from django.core.management import CommandError
+
+    from .engines.devices import DeviceUnavailable
+
+    try:
+        return training_device()
+    except DeviceUnavailable as error:
+        raise CommandError(str(error)) from None
+
+
 def train_generator(
     *, kimg: float, resolution: int, batch: int, seed: int, resume: Path | None = None, activate: bool = False,
     created_by=None, progress: bool = True,
@@ -219,13 +240,14 @@ def train_generator(
     result = train(TrainingOptions(
         data=str(dataset), outdir=str(run_root / "run"), resolution=resolution, kimg=kimg, batch_size=batch,
         seed=seed, resume=str(resume) if resume else None, progress=progress, snapshot_kimg=max(kimg / 4, 0.5),
+        device=training_device(),
     ))
     checkpoint = load_checkpoint(result.checkpoint, networks=("G_ema",))
     shipped = run_root / "generator.safetensors"
     save_checkpoint(shipped, G_ema=checkpoint.G_ema, class_names=checkpoint.class_names, kimg=result.kimg)
     metrics = {"kimg": round(result.kimg, 2), "resolution": resolution, "batch": batch, "seed": seed,
                "train_seconds": round(result.seconds, 1), "seconds_per_kimg": round(result.seconds_per_kimg, 1),
-               "augment_p": round(result.augment_p, 3)}
+               "augment_p": round(result.augment_p, 3), "device": training_device()}
     registration = registry.model_version_register(
         path=shipped, kind=ModelKind.GENERATOR, name=f"generator {run_root.name}", source=ModelVersion.Source.TRAINED,
         metrics=metrics, training_data=json.loads((dataset / "dataset.json").read_text()) if (dataset / "dataset.json").exists() else {},

@@ -296,6 +296,7 @@ class FineTuneOptions:
     patience: int = 3  # epochs without a better validation score before stopping
     seed: int = 0
     threads: int | None = None
+    device: str = "cpu"  # where the network trains ("cuda" on a GPU host); the result is on the CPU
 
     def __post_init__(self) -> None:
         if self.imgsz < 32 or self.imgsz > 640 or self.imgsz % 32:
@@ -451,22 +452,23 @@ def fine_tune(
     started = time.perf_counter()
     upto = options.unfreeze_from
     steps = options.views + 1 + options.epochs
+    device = torch.device(options.device)
     try:
         model = LiteClassifier(len(class_names), dropout=options.dropout, texture=options.texture,
-                               backbone=efficientnet_lite0(pretrained=True, path=backbone_weights))
+                               backbone=efficientnet_lite0(pretrained=True, path=backbone_weights)).to(device)
         _freeze(model, True)
         model.eval()
         augment = photo_augmentation(options.imgsz)
         # Crops are taken from the photo at about 1.5x the training size: enough detail for the
         # smallest crop, without resampling a 4000 px photo for every view.
         sources = [_fit_short_side(image, round(options.imgsz * 1.5)) for image in train_images]
-        labels = torch.as_tensor(list(train_labels), dtype=torch.long)
-        val_tensor = torch.as_tensor(list(val_labels), dtype=torch.long)
+        labels = torch.as_tensor(list(train_labels), dtype=torch.long, device=device)
+        val_tensor = torch.as_tensor(list(val_labels), dtype=torch.long, device=device)
 
         def encode(batches) -> tuple[torch.Tensor, torch.Tensor | None]:
             outputs, textures = [], []
             for batch in batches:
-                x, texture = _bottom(model, batch, upto)
+                x, texture = _bottom(model, batch.to(device), upto)
                 outputs.append(x.half())
                 if texture is not None:
                     textures.append(texture.half())
@@ -587,7 +589,7 @@ def fine_tune(
                 break
         model.load_state_dict(best["state"])
         _freeze(model, True)
-        model.eval()
+        model.to("cpu").eval()
     finally:
         torch.set_num_threads(threads_before)
     return FineTuneResult(

@@ -68,6 +68,7 @@ def train_yolo_classifier(
     workers: int = 0,
     progress: ProgressCallback | None = None,
     patience: int = 100,
+    device: str = "cpu",
 ) -> TrainResult:
     """Train YOLO11-cls on ``data_dir`` (``train/``, ``val/``, ``test/``, each ``<class>/*``) on CPU.
 
@@ -116,7 +117,7 @@ def train_yolo_classifier(
         seed=seed,
         deterministic=True,
         workers=workers,
-        device="cpu",
+        device=device,
         project=str(run_dir.parent),
         name=run_dir.name,
         exist_ok=True,

@@ -33,7 +33,7 @@ def test_train_classifier_on_a_tiny_set_registers_a_version_with_metrics_plots_a
     output = run("train_classifier", "--arch", arch, "--epochs", "1", *extra, "--activate", "--verbosity", "0")
     version = ModelVersion.objects.get()
     assert version.is_active and version.source == "trained" and len(version.class_names) == 14
-    assert version.path.endswith(suffix) and version.metrics["arch"] == arch
+    assert version.path.endswith(suffix) and version.metrics["arch"] == arch and version.metrics["device"] == "cpu"
     for key in ("top1", "top5", "macro_precision", "macro_recall", "macro_f1", "n", "per_class", "confusion", "train_seconds"):
         assert key in version.metrics, key
     assert version.metrics["n"] == 14 and len(version.metrics["confusion"]) == 14
@@ -117,3 +117,15 @@ def test_classify_command_without_a_model_says_unavailable(tmp_path):
     render_motif("merak", 1, 64).save(tmp_path / "a.jpg")
     with pytest.raises(CommandError, match="unavailable: no_active_classifier"):
         run("classify", str(tmp_path))
+
+
+def test_training_says_at_once_when_the_asked_device_is_not_there(settings):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a CUDA device")
+    settings.CUALIFY_DEVICE = "cuda"
+    for command in ("train_classifier", "train_generator"):
+        with pytest.raises(CommandError, match="CUALIFY_DEVICE=cuda, but torch sees no CUDA device"):
+            run(command)
+    assert not ModelVersion.objects.exists()

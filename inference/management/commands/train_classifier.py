@@ -57,8 +57,9 @@ class Command(BaseCommand):
             raise CommandError("--weights is a YOLO11-cls .pt to fine-tune: use it with --arch yolo11n-cls")
         if weights and not weights.is_file():
             raise CommandError(f"--weights {weights} is not a file")
-        from inference.training import train_classifier
+        from inference.training import checked_training_device, train_classifier
 
+        checked_training_device()  # CUALIFY_DEVICE=cuda without a GPU: said now, not after the export
         bar = None
 
         def progress(epoch, total, metrics):
@@ -81,7 +82,7 @@ class Command(BaseCommand):
         version = trained.version
         metrics = version.metrics
         self.stdout.write(f"registered {version}" + (" — active" if version.is_active else ""))
-        self.stdout.write(f"trained {metrics['epochs']} epochs in {metrics['train_seconds']:.0f} s "
+        self.stdout.write(f"trained {metrics['epochs']} epochs on {metrics.get('device', 'cpu')} in {metrics['train_seconds']:.0f} s "
                           f"({metrics['train_seconds'] / 60:.1f} min)")
         self.stdout.write(f"test split: n={metrics['n']} top1={metrics['top1']:.3f} top5={metrics['top5']:.3f} "
                           f"macro recall={metrics['macro_recall']:.3f} macro F1={metrics['macro_f1']:.3f}")

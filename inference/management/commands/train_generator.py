@@ -27,7 +27,9 @@ class Command(BaseCommand):
             raise CommandError("--batch must be between 2 and 256")
         if resume and not resume.is_file():
             raise CommandError(f"--resume {resume} is not a file")
-        from inference.training import train_generator
+        from inference.training import checked_training_device, train_generator
+
+        checked_training_device()
 
         try:
             trained = train_generator(kimg=kimg, resolution=resolution, batch=batch, seed=seed, resume=resume,
