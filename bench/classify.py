@@ -69,9 +69,11 @@ def multipart(field: str, data: bytes, extra: dict[str, str]) -> tuple[bytes, st
 class SiteClient:
     """A browser-like client of /classify/: session and CSRF cookies, keep-alive."""
 
+    PAGE = "/classify/"
+
     def __init__(self, port: int):
         self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-        self.connection.request("GET", "/classify/")
+        self.connection.request("GET", self.PAGE)
         response = self.connection.getresponse()
         page = response.read().decode()
         cookies = [c.split(";")[0] for c in response.headers.get_all("Set-Cookie") or []]
@@ -103,14 +105,7 @@ class GenerateClient(SiteClient):
 
     FORM = {"mode": "fusion", "motifs": ["merak", "kepiting"], "count": "8", "truncation": "0.7", "distance": "0.5",
             "refine_strength": "0.3", "upscale": "2", "tile": "on"}
-
-    def __init__(self, port: int):
-        self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-        self.connection.request("GET", "/generate/")
-        response = self.connection.getresponse()
-        page = response.read().decode()
-        self.cookie = "; ".join(c.split(";")[0] for c in response.headers.get_all("Set-Cookie") or [])
-        self.token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
+    PAGE = "/generate/"
 
     def submit(self, seed: int) -> str:
         from urllib.parse import urlencode

@@ -208,18 +208,15 @@ class ModelVersionAdmin(admin.ModelAdmin):
     @staticmethod
     def _evaluation_table(evaluation: dict):
         """``evaluate_generator``'s figures: the headline, then one row per motif."""
-        def cell(value):
-            return "—" if value is None else f"{value:.4f}" if isinstance(value, float) else value
-
         n = evaluation.get("n") or {}
         headline = [
-            (_("Fréchet distance"), cell(evaluation.get("frechet"))),
-            (_("KID (mean of motifs)"), cell(evaluation.get("kid"))),
-            (_("KID (all images)"), cell(evaluation.get("kid_overall"))),
-            (_("classifier agreement"), cell(evaluation.get("agreement"))),
+            (_("Fréchet distance"), _cell(evaluation.get("frechet"))),
+            (_("KID (mean of motifs)"), _cell(evaluation.get("kid"))),
+            (_("KID (all images)"), _cell(evaluation.get("kid_overall"))),
+            (_("classifier agreement"), _cell(evaluation.get("agreement"))),
             (_("diversity (generated / archive)"),
-             f"{cell(evaluation.get('diversity'))} / {cell(evaluation.get('diversity_real'))}"),
-            (_("images (generated / archive)"), f"{cell(n.get('generated'))} / {cell(n.get('real'))}"),
+             f"{_cell(evaluation.get('diversity'))} / {_cell(evaluation.get('diversity_real'))}"),
+            (_("images (generated / archive)"), f"{_cell(n.get('generated'))} / {_cell(n.get('real'))}"),
             (_("measured"), _("%(date)s with classifier %(classifier)s, %(per_class)s per class, seed %(seed)s, psi %(psi)s") % {
                 "date": evaluation.get("date", "?"),
                 # Figures shipped in weights/manifest.json name the classifier by hash: ids are per database.
@@ -230,8 +227,8 @@ class ModelVersionAdmin(admin.ModelAdmin):
         ]
         per_motif = evaluation.get("per_motif") or {}
         motif_rows = format_html_join("", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", (
-            (slug, cell(row.get("kid")), cell(row.get("agreement")), cell(row.get("diversity")),
-             cell(row.get("diversity_real")), cell(row.get("n_generated")), cell(row.get("n_real")))
+            (slug, _cell(row.get("kid")), _cell(row.get("agreement")), _cell(row.get("diversity")),
+             _cell(row.get("diversity_real")), _cell(row.get("n_generated")), _cell(row.get("n_real")))
             for slug, row in per_motif.items() if isinstance(row, dict)
         ))
         return format_html(

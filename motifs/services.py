@@ -90,22 +90,8 @@ def motif_image_create(
         caption_en=caption_en,
         position=motif.images.count(),
     )
-    stored: StoredFile | None = None
-    try:
-        with transaction.atomic():
-            target = f"x.{normalized.extension}"
-            final_name = image.file.field.generate_filename(image, target)
-            # A file without a row can only be a leftover of a killed run: replace it.
-            if default_storage.exists(final_name):
-                default_storage.delete(final_name)
-            image.file.save(target, ContentFile(normalized.content), save=False)
-            stored = StoredFile(image.file.name)
-            image.full_clean(exclude=["file"])
-            image.save()
-    except BaseException:
-        if stored:
-            stored.discard()
-        raise
+    # A file without a row can only be a leftover of a killed run (duplicates were refused above).
+    _save_with_file(image, normalized, existing_file="replace")
     return image
 
 
@@ -132,22 +118,33 @@ def page_image_create(
         alt_id=alt_id, alt_en=alt_en, caption_id=caption_id, caption_en=caption_en, credit=credit,
         position=page.images.count() if position is None else position,
     )
+    # The same picture on another page (or twice): one file serves both rows.
+    _save_with_file(image, normalized, existing_file="share")
+    return image
+
+
+def _save_with_file(image, normalized: NormalizedImage, *, existing_file: str) -> None:
+    """Write ``image`` and its file (named from the content hash) together: a file this call
+    wrote goes again if the row is not written. A file of that name already there is replaced
+    (``existing_file="replace"``) or used as it is (``"share"``)."""
     stored: StoredFile | None = None
     try:
         with transaction.atomic():
             target = f"x.{normalized.extension}"
-            if not default_storage.exists(image.file.field.generate_filename(image, target)):
+            final_name = image.file.field.generate_filename(image, target)
+            if default_storage.exists(final_name) and existing_file == "share":
+                image.file.name = final_name
+            else:
+                if default_storage.exists(final_name):
+                    default_storage.delete(final_name)
                 image.file.save(target, ContentFile(normalized.content), save=False)
                 stored = StoredFile(image.file.name)
-            else:  # the same picture on another page (or twice): one file serves both rows
-                image.file.name = image.file.field.generate_filename(image, target)
             image.full_clean(exclude=["file"])
             image.save()
     except BaseException:
         if stored:
             stored.discard()
         raise
-    return image
 
 
 def motifs_set_status(*, motifs, status: str) -> int:
