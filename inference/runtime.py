@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import IntegrityError, close_old_connections, transaction
 from django.utils import timezone
 
 from . import queues
@@ -160,12 +160,23 @@ def heartbeat() -> None:
     now = timezone.now()
     with _lock:
         devices = sorted({getattr(model.engine, "device", "cpu") for model in _loaded.values()})
-    WorkerHeartbeat.objects.update_or_create(
-        host=socket.gethostname(), pid=os.getpid(),
-        defaults={"last_seen": now, "models_loaded": loaded_versions(), "cluster": queues.this_cluster(),
-                  "serves": list(queues.served_kinds()), "device": ",".join(devices) or "cpu"},
-    )
-    WorkerHeartbeat.objects.filter(last_seen__lt=now - timedelta(seconds=settings.CUALIFY_HEARTBEAT_KEEP_SECONDS)).delete()
+    fields = {"last_seen": now, "models_loaded": loaded_versions(), "cluster": queues.this_cluster(),
+              "serves": list(queues.served_kinds()), "device": ",".join(devices) or "cpu"}
+    me = {"host": socket.gethostname(), "pid": os.getpid()}
+    # A plain UPDATE, and an INSERT the first time: update_or_create's SELECT ... FOR UPDATE of
+    # a missing row takes a gap lock in InnoDB, and workers on several hosts starting together
+    # deadlocked on it (seen in the multi-host test on MariaDB).
+    if not WorkerHeartbeat.objects.filter(**me).update(**fields):
+        try:
+            with transaction.atomic():
+                WorkerHeartbeat.objects.create(**me, **fields)
+        except IntegrityError:  # our row appeared between the two: update it next beat
+            pass
+    # Pruned by primary key (a plain read first), so no range lock is taken on live rows.
+    gone = list(WorkerHeartbeat.objects.filter(
+        last_seen__lt=now - timedelta(seconds=settings.CUALIFY_HEARTBEAT_KEEP_SECONDS)).values_list("pk", flat=True))
+    if gone:
+        WorkerHeartbeat.objects.filter(pk__in=gone).delete()
 
 
 def warm_up() -> None:

@@ -272,14 +272,15 @@ def train_refiner(
     from .engines.refiner import RefinerTrainingOptions
     from .engines.refiner import train_refiner as train_engine
 
+    device = training_device()
     run_root = Path(resume) if resume else training_root() / timezone.now().strftime("refiner-%Y%m%d-%H%M%S")
     dataset = export_flat(run_root, size=resolution, seed=seed)
     result = train_engine(RefinerTrainingOptions(
         data=dataset, outdir=run_root / "run", resolution=resolution, steps=steps, batch=batch, seed=seed,
-        resume=bool(resume), show_progress=progress,
+        resume=bool(resume), show_progress=progress, device=device,
     ))
     metrics = {"steps": result.steps, "resolution": resolution, "batch": batch, "seed": seed,
-               "train_seconds": round(result.seconds, 1), "final_loss": round(result.final_loss, 5)}
+               "train_seconds": round(result.seconds, 1), "final_loss": round(result.final_loss, 5), "device": device}
     registration = registry.model_version_register(
         path=result.model_dir, kind=ModelKind.REFINER, name=f"refiner {run_root.name}", source=ModelVersion.Source.TRAINED,
         metrics=metrics, created_by=created_by, activate=activate,

@@ -125,7 +125,7 @@ def test_training_says_at_once_when_the_asked_device_is_not_there(settings):
     if torch.cuda.is_available():
         pytest.skip("this machine has a CUDA device")
     settings.CUALIFY_DEVICE = "cuda"
-    for command in ("train_classifier", "train_generator"):
+    for command in ("train_classifier", "train_generator", "train_refiner"):
         with pytest.raises(CommandError, match="CUALIFY_DEVICE=cuda, but torch sees no CUDA device"):
             run(command)
     assert not ModelVersion.objects.exists()

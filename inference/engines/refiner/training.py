@@ -56,6 +56,7 @@ class RefinerTrainingOptions:
     ema_decay: float = 0.999                # 0 disables the EMA (the raw weights are saved)
     sample_steps: int = 20                  # DDIM steps for the sample grids
     show_progress: bool = True              # the tqdm bar on stderr
+    device: str = "cpu"                     # torch device to train on ("cpu", "cuda", "cuda:1")
 
     def check(self) -> None:
         for name in ("steps", "batch", "snapshot_every", "sample_steps"):
@@ -165,9 +166,10 @@ def newest_snapshot(outdir: str | Path) -> Path | None:
     return max(found)[1] if found else None
 
 
-def _sample_grid(unet, scheduler_config: dict, reals: np.ndarray, resolution: int, steps: int, seed: int) -> np.ndarray:
+def _sample_grid(unet, scheduler_config: dict, reals: np.ndarray, resolution: int, steps: int, seed: int,
+                 device: str = "cpu") -> np.ndarray:
     """Three rows: real images; the same refined at strength 0.5; samples from pure noise."""
-    refiner = Refiner(unet, scheduler_config, {"resolution": resolution})
+    refiner = Refiner(unet, scheduler_config, {"resolution": resolution}, device=device)
     refined = refiner.refine(reals, 0.5, steps, seed)
     sampled = refiner.sample(len(reals), steps, seed + 1)
     rows = [np.concatenate(list(row), axis=1) for row in (reals, refined, sampled)]
@@ -218,6 +220,7 @@ def train_refiner(options: RefinerTrainingOptions, progress: ProgressCallback | 
         reals = torch.from_numpy(data).permute(0, 3, 1, 2).contiguous()
         torch.manual_seed(options.seed)  # the UNet's initial weights
         unet = build_unet(options.resolution, options.channels, options.layers_per_block, options.attention)
+        unet = unet.to(options.device)
         scheduler = build_scheduler()
         optimizer = torch.optim.AdamW(unet.parameters(), lr=options.lr, weight_decay=0.0)
         ema = _Ema(unet, options.ema_decay) if options.ema_decay > 0 else None
@@ -262,7 +265,9 @@ def train_refiner(options: RefinerTrainingOptions, progress: ProgressCallback | 
 
                 for group in optimizer.param_groups:
                     group["lr"] = options.lr * min(1.0, (step + 1) / max(options.warmup_steps, 1))
-                loss = F.mse_loss(unet(noisy, timesteps).sample, noise)
+                # Batches are drawn on the CPU (the same per-step generator on every device).
+                loss = F.mse_loss(unet(noisy.to(options.device), timesteps.to(options.device)).sample,
+                                  noise.to(options.device))
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(unet.parameters(), 1.0)
@@ -281,7 +286,7 @@ def train_refiner(options: RefinerTrainingOptions, progress: ProgressCallback | 
                     snapshot = _save_snapshot(outdir, step, unet, ema, optimizer, options)
                     averaged = ema.module if ema is not None else unet
                     grid = _sample_grid(averaged, scheduler.config, grid_reals, options.resolution,
-                                        options.sample_steps, options.seed)
+                                        options.sample_steps, options.seed, options.device)
                     save_png(grid, outdir / SAMPLES_DIR / f"samples-{step:07d}.png")
                     unet.train()
         seconds = time.perf_counter() - started
@@ -304,7 +309,8 @@ def train_refiner(options: RefinerTrainingOptions, progress: ProgressCallback | 
             "final_loss": round(sum(recent) / len(recent), 5) if recent else None,
         }
         model_dir = save_refiner_folder(outdir / MODEL_DIR, final, scheduler, metadata)
-        grid = _sample_grid(final, scheduler.config, grid_reals, options.resolution, options.sample_steps, options.seed)
+        grid = _sample_grid(final, scheduler.config, grid_reals, options.resolution, options.sample_steps, options.seed,
+                            options.device)
         samples_png = save_png(grid, outdir / "samples.png")
         return RefinerTrainingResult(
             outdir=outdir,

@@ -28,7 +28,9 @@ class Command(BaseCommand):
         if resume and not (resume / "run").is_dir():
             raise CommandError(f"--resume {resume} is not a train_refiner run folder")
         from inference.engines.refiner import RefinerError
-        from inference.training import train_refiner
+        from inference.training import checked_training_device, train_refiner
+
+        checked_training_device()  # CUALIFY_DEVICE names a device that is there, before any work
 
         try:
             trained = train_refiner(steps=steps, resolution=resolution, batch=batch, seed=seed, resume=resume,
