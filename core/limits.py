@@ -82,16 +82,43 @@ class GenerationDefaults:
 GENERATION_DEFAULTS = GenerationDefaults()
 
 # --- print files -----------------------------------------------------------------------------
+# A print job makes two files: the seamless tile at its printed size at PRINT_DPI (what a print
+# shop's RIP repeats itself), and the whole cloth at PRINT_FABRIC_DPI (for shops that want the
+# fabric as one file). Each has its own megapixel limit (a setting; the defaults are here).
 PRINT_DPI = 300
+PRINT_FABRIC_DPI = 150
 PRINT_TILE_CM = Bound(1.0, 100.0)
 PRINT_FABRIC_CM = Bound(1.0, 300.0)
-PRINT_MAX_MEGAPIXELS = 60.0      # default of CUALIFY_PRINT_MAX_MEGAPIXELS
+PRINT_MAX_MEGAPIXELS = 60.0          # default of CUALIFY_PRINT_MAX_MEGAPIXELS: the tile (65.5 cm at 300 dpi)
+PRINT_FABRIC_MAX_MEGAPIXELS = 100.0  # default of CUALIFY_PRINT_FABRIC_MAX_MEGAPIXELS: 250 x 110 cm at 150 dpi is 95.9 MP
+# The fabric limit may never be set below this cloth (a kain of 150 x 110 cm: 57.5 MP at 150 dpi).
+PRINT_FABRIC_MUST_COVER_CM = (150.0, 110.0)
+PRINT_KAIN_HEIGHT_CM = 110.0         # the width of a bolt of cloth, for the limit's example
 
 
-def print_max_square_cm(max_megapixels: float) -> float:
-    """The side of the largest square cloth a print file may cover, in cm (one decimal)."""
+def print_px(cm: float, dpi: int) -> int:
+    """``cm`` at ``dpi`` in pixels, rounded half up (5 cm at 300 dpi = 590.55 -> 591 px), not
+    Python's round-half-to-even."""
+    return int(math.floor(cm / 2.54 * dpi + 0.5))
+
+
+def print_max_square_cm(max_megapixels: float, dpi: int = PRINT_DPI) -> float:
+    """The side of the largest square a print file of ``max_megapixels`` may cover, in cm (one decimal)."""
     side_px = math.sqrt(max_megapixels * 1_000_000)
-    return math.floor(side_px / PRINT_DPI * 2.54 * 10) / 10
+    return math.floor(side_px / dpi * 2.54 * 10) / 10
+
+
+def print_max_width_cm(max_megapixels: float, height_cm: float, dpi: int) -> float:
+    """The widest cloth of ``height_cm`` a print file of ``max_megapixels`` may cover (whole cm,
+    at most PRINT_FABRIC_CM.high)."""
+    width_px = max_megapixels * 1_000_000 / print_px(height_cm, dpi)
+    return min(PRINT_FABRIC_CM.high, float(math.floor(width_px / dpi * 2.54)))
+
+
+def print_fabric_min_megapixels() -> float:
+    """The least CUALIFY_PRINT_FABRIC_MAX_MEGAPIXELS may be: what PRINT_FABRIC_MUST_COVER_CM needs."""
+    width_cm, height_cm = PRINT_FABRIC_MUST_COVER_CM
+    return print_px(width_cm, PRINT_FABRIC_DPI) * print_px(height_cm, PRINT_FABRIC_DPI) / 1_000_000
 
 
 # --- images (defaults of the settings of the same name) -------------------------------------

@@ -45,6 +45,9 @@ urlpatterns = [
     path("classify/", inference_api.ClassifyView.as_view(), name="classify"),
     path("generate/", inference_api.GenerateView.as_view(), name="generate"),
     path("jobs/<uuid:public_id>/images/<int:index>.png", inference_api.JobImageView.as_view(), name="job-image"),
+    path("jobs/<uuid:public_id>/images/<int:index>/print/", inference_api.PrintView.as_view(), name="print"),
+    path("prints/<uuid:public_id>/", inference_api.PrintJobView.as_view(), name="print-detail"),
+    path("prints/<uuid:public_id>/<str:which>.png", inference_api.PrintFileView.as_view(), name="print-file"),
     path("me/", MeView.as_view(), name="me"),
     *router.urls,
 ]

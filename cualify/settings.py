@@ -354,8 +354,17 @@ CUALIFY_GENERATION_MAX_ATTEMPTS = env.int("CUALIFY_GENERATION_MAX_ATTEMPTS", def
 CUALIFY_GENERATION_SWEEP_MINUTES = env.int("CUALIFY_GENERATION_SWEEP_MINUTES", default=1)
 # Projection steps for a variation of an uploaded reference image (CPU seconds grow with it).
 CUALIFY_PROJECTION_STEPS = env.int("CUALIFY_PROJECTION_STEPS", default=100)
-# Largest print export, in megapixels (a 300 dpi cloth of 60 × 60 cm is about 50 MP).
+# Print jobs (made by the generate cluster's workers): the largest tile file at 300 dpi, and the
+# largest fabric file at 150 dpi, in megapixels. The fabric's may not be set below a 150 × 110 cm
+# cloth (57.5 MP); 100 MP covers a kain panjang of 250 × 110 cm.
 CUALIFY_PRINT_MAX_MEGAPIXELS = env.float("CUALIFY_PRINT_MAX_MEGAPIXELS", default=_limits.PRINT_MAX_MEGAPIXELS)
+CUALIFY_PRINT_FABRIC_MAX_MEGAPIXELS = env.float("CUALIFY_PRINT_FABRIC_MAX_MEGAPIXELS",
+                                                default=_limits.PRINT_FABRIC_MAX_MEGAPIXELS)
+if CUALIFY_PRINT_FABRIC_MAX_MEGAPIXELS < _limits.print_fabric_min_megapixels():
+    raise ImproperlyConfigured(
+        f"CUALIFY_PRINT_FABRIC_MAX_MEGAPIXELS must cover a {_limits.PRINT_FABRIC_MUST_COVER_CM[0]:g} x "
+        f"{_limits.PRINT_FABRIC_MUST_COVER_CM[1]:g} cm cloth at {_limits.PRINT_FABRIC_DPI} dpi: at least "
+        f"{_limits.print_fabric_min_megapixels():.2f}")
 
 # --- Rate limits (core.throttles) -----------------------------------------------------------
 # Requests per user (or, not signed in, per client address) in each scope, counted together at

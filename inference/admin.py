@@ -114,6 +114,29 @@ def json_display(model, name: str):
     return admin.display(description=model._meta.get_field(name).verbose_name)(display)
 
 
+def _neutral_rows(neutral) -> list[tuple]:
+    """The neutral-space headline (ImageNet EfficientNet-Lite0), each figure beside the archive
+    measured against itself; none for evaluations made before it existed."""
+    if not isinstance(neutral, dict):
+        return []
+    floor = neutral.get("floor") if isinstance(neutral.get("floor"), dict) else {}
+
+    def beside(key: str) -> str:
+        return _("%(generated)s (archive against itself: %(floor)s)") % {
+            "generated": _cell(neutral.get(key)), "floor": _cell(floor.get(key))}
+
+    return [
+        (_("neutral space"), neutral.get("features", "?")),
+        (_("neutral Fréchet distance"), beside("frechet")),
+        (_("neutral KID (mean of motifs)"), beside("kid")),
+        (_("neutral KID (all images)"), beside("kid_overall")),
+        (_("neutral diversity (generated / archive)"),
+         f"{_cell(neutral.get('diversity'))} / {_cell(neutral.get('diversity_real'))}"),
+        (_("near-duplicate pairs (closer than the archive's closest pair of that motif)"),
+         f"{_cell(neutral.get('near_duplicates'))} / {_cell(neutral.get('pairs'))}"),
+    ]
+
+
 @admin.register(ModelVersion)
 class ModelVersionAdmin(admin.ModelAdmin):
     list_display = ["name", "kind", "is_active", "source", "headline_metrics", "activated_at", "created"]
@@ -217,6 +240,7 @@ class ModelVersionAdmin(admin.ModelAdmin):
             (_("diversity (generated / archive)"),
              f"{_cell(evaluation.get('diversity'))} / {_cell(evaluation.get('diversity_real'))}"),
             (_("images (generated / archive)"), f"{_cell(n.get('generated'))} / {_cell(n.get('real'))}"),
+            *_neutral_rows(evaluation.get("neutral")),
             (_("measured"), _("%(date)s with classifier %(classifier)s, %(per_class)s per class, seed %(seed)s, psi %(psi)s") % {
                 "date": evaluation.get("date", "?"),
                 # Figures shipped in weights/manifest.json name the classifier by hash: ids are per database.
@@ -226,18 +250,28 @@ class ModelVersionAdmin(admin.ModelAdmin):
                 "psi": evaluation.get("truncation", "?")}),
         ]
         per_motif = evaluation.get("per_motif") or {}
-        motif_rows = format_html_join("", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", (
+        neutral = evaluation.get("neutral") if isinstance(evaluation.get("neutral"), dict) else {}
+        neutral_rows = neutral.get("per_motif") if isinstance(neutral.get("per_motif"), dict) else {}
+
+        def near_duplicates(row: dict) -> str:
+            return "—" if row.get("near_duplicates") is None else f"{row['near_duplicates']} / {row.get('pairs', '?')}"
+
+        motif_rows = format_html_join("", "<tr>" + "<td>{}</td>" * 11 + "</tr>", (
             (slug, _cell(row.get("kid")), _cell(row.get("agreement")), _cell(row.get("diversity")),
-             _cell(row.get("diversity_real")), _cell(row.get("n_generated")), _cell(row.get("n_real")))
+             _cell(row.get("diversity_real")), _cell(other.get("kid")), _cell(other.get("kid_floor")),
+             f"{_cell(other.get('diversity'))} / {_cell(other.get('diversity_real'))}", near_duplicates(other),
+             _cell(row.get("n_generated")), _cell(row.get("n_real")))
             for slug, row in per_motif.items() if isinstance(row, dict)
+            for other in [neutral_rows.get(slug) if isinstance(neutral_rows.get(slug), dict) else {}]
         ))
         return format_html(
             '<h3 style="margin-top:1rem">{}</h3><table>{}</table>'
-            "<table><thead><tr><th>{}</th><th>KID</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr></thead>"
-            "<tbody>{}</tbody></table>",
+            "<table><thead><tr><th>{}</th><th>KID</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th>"
+            "<th>{}</th><th>{}</th><th>{}</th></tr></thead><tbody>{}</tbody></table>",
             _("Generator evaluation"), format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", headline),
-            _("motif"), _("agreement"), _("diversity"), _("archive diversity"), _("generated"), _("archive"),
-            motif_rows,
+            _("motif"), _("agreement"), _("diversity"), _("archive diversity"), _("neutral KID"),
+            _("neutral KID, archive against itself"), _("neutral diversity (generated / archive)"),
+            _("near-duplicate pairs"), _("generated"), _("archive"), motif_rows,
         )
 
     @admin.display(description=_("Plots"))

@@ -14,7 +14,7 @@ import uuid
 import django_filters
 from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import Http404, HttpResponse
+from django.http import FileResponse, Http404, HttpResponse
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
@@ -36,7 +36,7 @@ from . import health, registry, selectors
 from .classification import services
 from .generation import messages as generation_messages
 from .generation import services as generation
-from .models import ClassificationRecord, GenerationJob, ModelKind, ModelVersion
+from .models import ClassificationRecord, GenerationJob, ModelKind, ModelVersion, PrintJob
 from .visitors import record_session_key, viewer_key
 
 
@@ -321,6 +321,12 @@ class GenerateRequestSerializer(serializers.Serializer):
         )
 
 
+class SuggestionSerializer(serializers.Serializer):
+    motif = serializers.CharField()
+    name = serializers.CharField()
+    similarity = serializers.FloatField(help_text="Cosine similarity of the description to the motif's texts, −1..1.")
+
+
 class MatchSerializer(serializers.Serializer):
     motif = serializers.CharField()
     weight = serializers.FloatField()
@@ -365,6 +371,8 @@ class JobSerializer(serializers.Serializer):
         "empty unless the job is running."))
     progress = serializers.FloatField(help_text="0–1: 0 while queued, 1 once succeeded.")
     error = serializers.CharField(allow_blank=True, help_text="Why it failed, in the caller's language.")
+    suggestions = SuggestionSerializer(many=True, help_text=(
+        "A description that matched no motif (error code no_match): the closest motifs, as guesses."))
     mode = serializers.ChoiceField(choices=GenerationJob.Mode.choices)
     seed = serializers.IntegerField()
     count = serializers.IntegerField()
@@ -384,7 +392,7 @@ class JobSerializer(serializers.Serializer):
 
 JOB_EXAMPLE = {
     "job_id": "5d0a5c1e-2b7e-4a47-8d8e-3b6c0e1f2a90", "status": "running", "finished": False,
-    "stage": "drawing", "stage_label": "Drawing the motifs", "progress": 0.31, "error": "", "mode": "fusion", "seed": 42, "count": 2,
+    "stage": "drawing", "stage_label": "Drawing the motifs", "progress": 0.31, "error": "", "suggestions": [], "mode": "fusion", "seed": 42, "count": 2,
     "motifs": [{"slug": "merak", "weight": 2.0}, {"slug": "kepiting", "weight": 1.0}], "prompt": "", "matched": [],
     "colours": [], "parameters": {"truncation": 0.7, "distance": 0.5, "refine": False, "refine_strength": 0.3,
                                   "tile": True, "upscale": 1},
@@ -500,11 +508,15 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Destro
         return Response(_job(request, job))
 
 
-class JobImageView(APIView):
-    """One result as PNG, private like its job; errors still answer in JSON."""
+class PngView(APIView):
+    """A view that answers a PNG; its errors still answer in JSON."""
 
     def perform_content_negotiation(self, request, force=False):
         return super().perform_content_negotiation(request, force=True)
+
+
+class JobImageView(PngView):
+    """One result as PNG, private like its job."""
 
     @extend_schema(summary="One result image (PNG)", responses={(200, "image/png"): OpenApiTypes.BINARY})
     def get(self, request, public_id, index):
@@ -513,6 +525,135 @@ class JobImageView(APIView):
         if image is None:
             raise Http404
         return HttpResponse(generation.job_png(image), content_type="image/png")
+
+
+# --- print files -----------------------------------------------------------------------------
+
+
+def _print_limits_text() -> str:
+    values = generation_messages.limit_values()
+    return (f"Two files: the tile at its printed size at {limits.PRINT_DPI} dpi, at most {values['print_megapixels']} "
+            f"megapixels ({values['print_tile_cm']} × {values['print_tile_cm']} cm), and the whole fabric at "
+            f"{limits.PRINT_FABRIC_DPI} dpi, at most {values['fabric_megapixels']} megapixels (e.g. "
+            f"{values['fabric_kain_cm']} × {values['kain_height_cm']} cm or {values['fabric_side_cm']} × "
+            f"{values['fabric_side_cm']} cm; `CUALIFY_PRINT_MAX_MEGAPIXELS`, `CUALIFY_PRINT_FABRIC_MAX_MEGAPIXELS`).")
+
+
+class PrintRequestSerializer(serializers.Serializer):
+    # The bounds come from core.limits, as the form's do; the megapixel limits are
+    # generation.print_sizes's, the rule every door shares.
+    tile_cm = serializers.FloatField(help_text="The printed size of one (square) tile, in cm.",
+                                     **limits.PRINT_TILE_CM.field_kwargs())
+    fabric_width_cm = serializers.FloatField(help_text="The cloth's width, in cm.", **limits.PRINT_FABRIC_CM.field_kwargs())
+    fabric_height_cm = serializers.FloatField(help_text="The cloth's height, in cm.", **limits.PRINT_FABRIC_CM.field_kwargs())
+
+
+class PrintFileSerializer(serializers.Serializer):
+    file = serializers.ChoiceField(choices=[(name, name) for name in generation.PRINT_FILES])
+    dpi = serializers.IntegerField()
+    width = serializers.IntegerField(help_text="Pixels.")
+    height = serializers.IntegerField(help_text="Pixels.")
+    url = serializers.URLField(allow_null=True, help_text="The PNG, once the job has succeeded; private like the job.")
+
+
+class PrintJobSerializer(serializers.Serializer):
+    """A print job: where it is, what was asked, and its two files once it has succeeded."""
+
+    # The shape of generation.print_job_summary (shared with the site's progress polling).
+
+    print_id = serializers.UUIDField()
+    status = serializers.ChoiceField(choices=PrintJob.Status.choices)
+    finished = serializers.BooleanField()
+    stage = serializers.ChoiceField(choices=[(code, code) for code in generation_messages.PRINT_STAGES], allow_blank=True,
+                                    help_text="What the worker is doing, as a stable code; empty unless running.")
+    stage_label = serializers.CharField(allow_blank=True, help_text="The stage in the caller's language.")
+    progress = serializers.FloatField(help_text="0–1: 0 while queued, 1 once succeeded.")
+    error = serializers.CharField(allow_blank=True, help_text="Why it failed, in the caller's language.")
+    job_id = serializers.UUIDField(help_text="The generation job of the result it prints.")
+    image_index = serializers.IntegerField()
+    tile_cm = serializers.FloatField()
+    fabric_width_cm = serializers.FloatField()
+    fabric_height_cm = serializers.FloatField()
+    files = PrintFileSerializer(many=True)
+    timings = serializers.DictField(child=serializers.FloatField(), help_text="Seconds per stage, and `total_s`.")
+    created = serializers.DateTimeField()
+    finished_at = serializers.DateTimeField(allow_null=True)
+    status_url = serializers.URLField()
+
+
+def _print_job(request, job) -> dict:
+    summary = generation.print_job_summary(job, lambda job, which: request.build_absolute_uri(
+        reverse("api:print-file", args=[job.public_id, which])))
+    return {**summary, "status_url": request.build_absolute_uri(reverse("api:print-detail", args=[job.public_id]))}
+
+
+def _print_job_or_404(request, public_id) -> PrintJob:
+    job = selectors.print_job_for_viewer(public_id=public_id, user=request.user, session_key=viewer_key(request))
+    if job is None:
+        raise Http404
+    return job
+
+
+class PrintView(APIView):
+    parser_classes = [JSONParser, FormParser]
+    throttle_scope = "print"
+
+    @extend_schema(
+        summary="Make print files of a result",
+        description=("A queue worker makes them; answers 202 at once, follow `status_url` until `finished`. "
+                     + _print_limits_text() + " Too large: 400 with `detail.code` `too_large_tile` or "
+                     "`too_large_fabric` and the limits in `detail`. Throttled by the `print` scope."),
+        request={"application/json": PrintRequestSerializer, "application/x-www-form-urlencoded": PrintRequestSerializer},
+        responses={
+            202: OpenApiResponse(PrintJobSerializer, description="Queued."),
+            400: error_response("Invalid fields, or a print past its limits (`detail` states them)."),
+            503: error_response("No queue worker running."),
+        },
+        examples=[OpenApiExample("A kain", request_only=True,
+                                 value={"tile_cm": 5, "fabric_width_cm": 200, "fabric_height_cm": 110})],
+    )
+    def post(self, request, public_id, index):
+        job = selectors.generation_job_for_viewer(public_id=public_id, user=request.user, session_key=viewer_key(request))
+        image = next((image for image in job.images.all() if image.index == index), None) if job else None
+        if image is None:
+            raise Http404
+        serializer = PrintRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            print_job = generation.print_job_create(image=image, **serializer.validated_data)
+        except generation.GenerationRejected as exc:
+            unavailable = exc.code == "no_print_worker"
+            raise ApiError(exc.message, status=503 if unavailable else 400, code=exc.code,
+                           **({} if unavailable else generation.print_limits())) from exc
+        return Response(_print_job(request, print_job), status=status.HTTP_202_ACCEPTED)
+
+
+class PrintJobView(APIView):
+    @extend_schema(summary="A print job's progress and files", responses={200: PrintJobSerializer},
+                   description="Whoever may see its result's job (owner, curators); anyone else gets 404.")
+    def get(self, request, public_id):
+        return Response(_print_job(request, _print_job_or_404(request, public_id)))
+
+    @extend_schema(summary="Cancel a print job", description="A running worker stops at its next band of rows.",
+                   responses={200: PrintJobSerializer, 409: error_response("The print job has already finished.")})
+    def delete(self, request, public_id):
+        job = _print_job_or_404(request, public_id)
+        if not generation.job_cancel(job=job):
+            raise ApiError(_("The print job has already finished; there is nothing to cancel."), status=409,
+                           code="finished", job_status=job.status)
+        return Response(_print_job(request, job))
+
+
+class PrintFileView(PngView):
+    """One print file as PNG (``tile`` or ``fabric``), streamed, private like its result."""
+
+    @extend_schema(summary="One print file (PNG)", responses={(200, "image/png"): OpenApiTypes.BINARY})
+    def get(self, request, public_id, which):
+        job = _print_job_or_404(request, public_id)
+        if which not in generation.PRINT_FILES or job.status != PrintJob.Status.SUCCEEDED or not getattr(job, which):
+            raise Http404
+        return FileResponse(getattr(job, which).open("rb"), content_type="image/png", as_attachment=True,
+                            filename=generation.print_file_name(job, which))
 
 
 # --- model versions --------------------------------------------------------------------------

@@ -178,6 +178,75 @@ def _check(version: ModelVersion | None, per_class: int, seed: int, truncation: 
     return version
 
 
+def _halves(count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    order = np.random.default_rng(seed).permutation(count)
+    return np.sort(order[: count // 2]), np.sort(order[count // 2:])
+
+
+def _kid(a: np.ndarray, b: np.ndarray, seed: int) -> float | None:
+    from .engines import metrics
+
+    if len(a) < 2 or len(b) < 2:
+        return None
+    return metrics.kernel_inception_distance(a, b, subsets=KID_SUBSETS, subset_size=KID_SUBSET_SIZE, seed=seed)
+
+
+def neutral_evaluation(order: Sequence[str], generated: dict[str, list], real: dict[str, list], *, seed: int,
+                       progress: Progress | None = None, features=None) -> dict:
+    """The generator's figures in the neutral ImageNet space (:mod:`inference.engines.neutral`),
+    each beside the archive measured against itself (its *floor*: each motif's archive images
+    split in two random halves, one half against the other), per-motif diversity beside the
+    archive's, and near-duplicates: pairs of one motif's samples closer than the closest pair of
+    that motif's archive images. The Fréchet floor uses half-size sets, so it is biased upwards
+    (the generator's figure, on full sets, less so): read it as "about this much or less"; KID
+    is unbiased and compares directly."""
+    from .engines import metrics
+    from .engines.neutral import DESCRIPTION, NeutralFeatures
+
+    features = features or NeutralFeatures()
+    all_generated = [image for slug in order for image in generated[slug]]
+    all_real = [image for slug in order for image in real.get(slug, [])]
+    g_all = features.features(all_generated, progress and (lambda done, total: progress("neutral generated", done, total)))
+    r_all = features.features(all_real, progress and (lambda done, total: progress("neutral real", done, total)))
+
+    per_motif, halves_a, halves_b, g_start, r_start = {}, [], [], 0, 0
+    for slug in order:
+        g = g_all[g_start:g_start + len(generated[slug])]
+        r = r_all[r_start:r_start + len(real.get(slug, []))]
+        g_start, r_start = g_start + len(g), r_start + len(r)
+        a, b = _halves(len(r), seed)
+        halves_a.append(r[a])
+        halves_b.append(r[b])
+        closest = metrics.closest_pair_distance(r) if len(r) >= 2 else None
+        per_motif[slug] = {
+            "kid": _round(_kid(g, r, seed)),
+            "kid_floor": _round(_kid(r[a], r[b], seed)),
+            "diversity": _round(metrics.mean_pairwise_distance(g)) if len(g) >= 2 else None,
+            "diversity_real": _round(metrics.mean_pairwise_distance(r)) if len(r) >= 2 else None,
+            "closest_real_pair": _round(closest),
+            "near_duplicates": metrics.pairs_closer_than(g, closest) if closest is not None and len(g) >= 2 else None,
+            "pairs": len(g) * (len(g) - 1) // 2,
+        }
+    half_a, half_b = np.concatenate(halves_a), np.concatenate(halves_b)
+    counted = [row["near_duplicates"] for row in per_motif.values() if row["near_duplicates"] is not None]
+    return {
+        "features": DESCRIPTION,
+        "frechet": _round(metrics.frechet_distance(g_all, r_all)),
+        "kid": _round(_mean(row["kid"] for row in per_motif.values())),
+        "kid_overall": _round(_kid(g_all, r_all, seed)),
+        "floor": {
+            "frechet": _round(metrics.frechet_distance(half_a, half_b)) if min(len(half_a), len(half_b)) >= 2 else None,
+            "kid": _round(_mean(row["kid_floor"] for row in per_motif.values())),
+            "kid_overall": _round(_kid(half_a, half_b, seed)),
+        },
+        "diversity": _round(_mean(row["diversity"] for row in per_motif.values())),
+        "diversity_real": _round(_mean(row["diversity_real"] for row in per_motif.values())),
+        "near_duplicates": sum(counted) if counted else None,
+        "pairs": sum(row["pairs"] for row in per_motif.values() if row["near_duplicates"] is not None),
+        "per_motif": per_motif,
+    }
+
+
 def evaluate_generator(
     version: ModelVersion | None = None,  # a generator version; None = the active one
     *,
@@ -242,6 +311,8 @@ def evaluate_generator(
         }
         g_start, r_start = g_start + g_count, r_start + r_count
 
+    neutral = neutral_evaluation(order, generated, real, seed=seed, progress=progress)
+
     wanted = [slug for slug in order for _ in generated[slug]]
     result = {
         "frechet": _round(metrics.frechet_distance(generated_features, real_features)),
@@ -262,6 +333,13 @@ def evaluate_generator(
         "seed": seed,
         "truncation": truncation,
         "features": f"classifier embedding, d={generated_features.shape[1]} (unit length; ×√d for KID)",
+        "neutral": neutral,
+        # The figures the generator's goals are stated in, flat (the same values as above).
+        "agreement_min": _round(min(row["agreement"] for row in per_motif.values())),
+        "diversity_archive": _round(_mean(row["diversity_real"] for row in per_motif.values())),
+        "frechet_neutral": neutral["frechet"],
+        "frechet_neutral_floor": neutral["floor"]["frechet"],
+        "resolution": generator.resolution,
         "seconds": round(time.perf_counter() - started, 1),
     }
     with transaction.atomic():  # other keys of metrics may be written meanwhile: change only ours

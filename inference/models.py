@@ -1,4 +1,5 @@
-"""Model versions, queue-worker heartbeats, classification records and visitor corrections."""
+"""Model versions, queue-worker heartbeats, classification records and visitor corrections,
+generation jobs with their images, and print jobs."""
 import uuid
 
 from django.conf import settings
@@ -189,26 +190,53 @@ def generated_image_path(instance, filename):
     return f"uploads/generate/results/{job[:2]}/{job}/{instance.index:02d}-seed{instance.seed}.png"
 
 
-class GenerationJob(models.Model):
-    """One request to generate motifs. The row is the source of truth; the queue only carries
-    its id. A worker claims it with an atomic conditional update and renews a lease while it
-    works, so a job whose worker died is claimed again and no job runs twice at once."""
+class JobStatus(models.TextChoices):
+    QUEUED = "queued", _("Queued")
+    RUNNING = "running", _("Running")
+    SUCCEEDED = "succeeded", _("Succeeded")
+    FAILED = "failed", _("Failed")
+    CANCELLED = "cancelled", _("Cancelled")
+
+
+class LeasedJob(models.Model):
+    """What every job a queue worker leases has (generation and print jobs): the row is the
+    source of truth and the queue only carries its id; a worker claims it with an atomic
+    conditional update and renews a lease while it works (``generation.pipeline``), so a job
+    whose worker died is claimed again and no job runs twice at once."""
+
+    Status = JobStatus
+    FINISHED = (Status.SUCCEEDED, Status.FAILED, Status.CANCELLED)
+
+    public_id = models.UUIDField(_("public id"), default=uuid.uuid4, unique=True, editable=False)
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    stage = models.CharField(_("stage"), max_length=60, blank=True)
+    progress = models.FloatField(_("progress"), default=0.0, help_text=_("0–1."))
+    timings = models.JSONField(_("timings (s)"), default=dict, blank=True)
+    error = models.TextField(_("error"), blank=True)
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    lease_owner = models.CharField(_("lease owner"), max_length=100, blank=True, editable=False)
+    lease_expires = models.DateTimeField(_("lease expires"), null=True, blank=True, editable=False, db_index=True)
+    created = models.DateTimeField(_("created"), auto_now_add=True, db_index=True)
+    started = models.DateTimeField(_("started"), null=True, blank=True)
+    finished = models.DateTimeField(_("finished"), null=True, blank=True)
+
+    class Meta:
+        abstract = True
+        ordering = ["-created"]
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in self.FINISHED
+
+
+class GenerationJob(LeasedJob):
+    """One request to generate motifs (a leased job: ``LeasedJob``)."""
 
     class Mode(models.TextChoices):
         FUSION = "fusion", _("Fusion of motifs")
         VARIATION = "variation", _("Variation")
         PROMPT = "prompt", _("From a description")
 
-    class Status(models.TextChoices):
-        QUEUED = "queued", _("Queued")
-        RUNNING = "running", _("Running")
-        SUCCEEDED = "succeeded", _("Succeeded")
-        FAILED = "failed", _("Failed")
-        CANCELLED = "cancelled", _("Cancelled")
-
-    FINISHED = (Status.SUCCEEDED, Status.FAILED, Status.CANCELLED)
-
-    public_id = models.UUIDField(_("public id"), default=uuid.uuid4, unique=True, editable=False)
     mode = models.CharField(_("mode"), max_length=10, choices=Mode.choices)
     motifs = models.JSONField(_("motifs and weights"), default=list, blank=True, help_text="[{\"slug\": ..., \"weight\": ...}]")
     structure_from = models.CharField(_("structure from"), max_length=80, blank=True)
@@ -224,14 +252,6 @@ class GenerationJob(models.Model):
     refine_strength = models.FloatField(_("refinement strength"), default=DEFAULTS.refine_strength)
     tile = models.BooleanField(_("seamless tile"), default=DEFAULTS.tile)
     upscale = models.PositiveSmallIntegerField(_("upscale factor"), default=DEFAULTS.upscale)
-    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.QUEUED, db_index=True)
-    stage = models.CharField(_("stage"), max_length=60, blank=True)
-    progress = models.FloatField(_("progress"), default=0.0, help_text=_("0–1."))
-    timings = models.JSONField(_("timings (s)"), default=dict, blank=True)
-    error = models.TextField(_("error"), blank=True)
-    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
-    lease_owner = models.CharField(_("lease owner"), max_length=100, blank=True, editable=False)
-    lease_expires = models.DateTimeField(_("lease expires"), null=True, blank=True, editable=False, db_index=True)
     model_versions = models.JSONField(_("model versions"), default=dict, blank=True)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="generation_jobs",
                              verbose_name=_("user"))
@@ -241,21 +261,13 @@ class GenerationJob(models.Model):
     # or a session: the job's random id is the capability to read it there. A job whose account
     # was deleted is not: it is private to curators.
     readable_by_id = models.BooleanField(_("readable by its id"), default=False, editable=False)
-    created = models.DateTimeField(_("created"), auto_now_add=True, db_index=True)
-    started = models.DateTimeField(_("started"), null=True, blank=True)
-    finished = models.DateTimeField(_("finished"), null=True, blank=True)
 
-    class Meta:
-        ordering = ["-created"]
+    class Meta(LeasedJob.Meta):
         verbose_name = _("generation job")
         verbose_name_plural = _("generation jobs")
 
     def __str__(self):
         return f"{self.get_mode_display()} {self.public_id.hex[:8]} ({self.get_status_display()})"
-
-    @property
-    def is_finished(self) -> bool:
-        return self.status in self.FINISHED
 
     @property
     def motif_slugs(self) -> list[str]:
@@ -282,3 +294,34 @@ class GeneratedImage(models.Model):
 
     def __str__(self):
         return f"{self.job.public_id.hex[:8]} #{self.index} seed {self.seed}"
+
+
+def print_file_path(instance, filename):
+    # Private like every upload (``uploads/``): served only by the print job's own views.
+    return f"uploads/print/{instance.public_id.hex[:2]}/{instance.public_id.hex}-{filename}"
+
+
+class PrintJob(LeasedJob):
+    """Print files of one result, made in a queue worker like a generation job (the same lease,
+    claim and sweep): the seamless tile at its printed size at 300 dpi, and the whole cloth at
+    150 dpi. It belongs to its result's generation job: whoever may see that job may see, make
+    and cancel its prints."""
+
+    image = models.ForeignKey(GeneratedImage, on_delete=models.CASCADE, related_name="prints",
+                              verbose_name=_("generated image"))
+    tile_cm = models.FloatField(_("printed tile size (cm)"))
+    fabric_width_cm = models.FloatField(_("fabric width (cm)"))
+    fabric_height_cm = models.FloatField(_("fabric height (cm)"))
+    # The files' sizes in pixels, as the door computed them (``services.print_sizes``).
+    tile_px = models.PositiveIntegerField(_("tile (px)"), default=0)
+    fabric_width_px = models.PositiveIntegerField(_("fabric width (px)"), default=0)
+    fabric_height_px = models.PositiveIntegerField(_("fabric height (px)"), default=0)
+    tile = models.FileField(_("tile file (300 dpi)"), upload_to=print_file_path, blank=True, max_length=200)
+    fabric = models.FileField(_("fabric file (150 dpi)"), upload_to=print_file_path, blank=True, max_length=200)
+
+    class Meta(LeasedJob.Meta):
+        verbose_name = _("print job")
+        verbose_name_plural = _("print jobs")
+
+    def __str__(self):
+        return f"{self.fabric_width_cm:g} × {self.fabric_height_cm:g} cm {self.public_id.hex[:8]} ({self.get_status_display()})"

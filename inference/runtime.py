@@ -149,6 +149,22 @@ def get_prompt_encoder():
         return _prompt_encoder
 
 
+_neutral_features = None
+
+
+def get_neutral_features():
+    """The frozen ImageNet EfficientNet-Lite0 (``engines.neutral``) whose feature maps are the
+    perceptual loss of a reference's projection: loaded on the first variation from a
+    reference in this worker, and kept (about 20 MB of weights)."""
+    global _neutral_features
+    with _lock:
+        if _neutral_features is None:
+            from .engines.neutral import NeutralFeatures
+
+            _neutral_features = NeutralFeatures()
+        return _neutral_features
+
+
 def loaded_versions() -> dict[str, int]:
     with _lock:
         return {kind: model.version.pk for kind, model in _loaded.items()}

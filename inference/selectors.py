@@ -3,7 +3,7 @@ from django.db.models import Prefetch
 from accounts.roles import is_curator
 from motifs.models import Motif, Ownership
 
-from .models import ClassificationRecord, GenerationJob
+from .models import ClassificationRecord, GenerationJob, PrintJob
 
 
 def classification_for_viewer(*, public_id, user, session_key: str) -> ClassificationRecord | None:
@@ -29,6 +29,17 @@ def may_view(row, *, user, session_key: str) -> bool:
 def generation_job_for_viewer(*, public_id, user, session_key: str) -> GenerationJob | None:
     job = GenerationJob.objects.prefetch_related("images").filter(public_id=public_id).first()
     return job if job is not None and may_view(job, user=user, session_key=session_key) else None
+
+
+def print_job_for_viewer(*, public_id, user, session_key: str) -> PrintJob | None:
+    """A print job belongs to its result's generation job: whoever may see that job may see it."""
+    job = PrintJob.objects.select_related("image__job").filter(public_id=public_id).first()
+    return job if job is not None and may_view(job.image.job, user=user, session_key=session_key) else None
+
+
+def prints_of_image(image) -> list[PrintJob]:
+    """The print jobs made from one result, newest first (the print form lists them)."""
+    return list(PrintJob.objects.filter(image=image).select_related("image__job"))
 
 
 def generation_jobs_of(*, user, session_key: str):

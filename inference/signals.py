@@ -5,7 +5,7 @@ from django.db.models.signals import post_delete, pre_delete
 from django.dispatch import receiver
 from django_q.signals import post_spawn
 
-from .models import ClassificationRecord, GeneratedImage, GenerationJob
+from .models import ClassificationRecord, GeneratedImage, GenerationJob, PrintJob
 
 
 @receiver(post_spawn)
@@ -35,6 +35,13 @@ def delete_reference_file(sender, instance, **kwargs):
     name, storage = instance.reference.name, instance.reference.storage
     if name:
         transaction.on_commit(lambda: storage.delete(name))
+
+
+@receiver(post_delete, sender=PrintJob)
+def delete_print_files(sender, instance, **kwargs):
+    names = [f.name for f in (instance.tile, instance.fabric) if f]
+    storage = instance.tile.storage
+    transaction.on_commit(lambda: [storage.delete(name) for name in names])
 
 
 @receiver(user_logged_in)

@@ -227,6 +227,24 @@ def checked_training_device() -> str:
         raise CommandError(str(error)) from None
 
 
+def generator_time_estimate(*, kimg: float, resolution: int, batch: int, device: str) -> str:
+    """Before training starts: how long ``kimg`` took the last generator trained here with the
+    same resolution, batch and device (its recorded seconds per kimg), or that nothing is known
+    yet. The run itself measures its own after its first steps."""
+    from stylegan2_ada.train import format_duration
+
+    for metrics in (ModelVersion.objects.filter(kind=ModelKind.GENERATOR, source=ModelVersion.Source.TRAINED)
+                    .order_by("-created").values_list("metrics", flat=True)):
+        if (isinstance(metrics, dict) and metrics.get("seconds_per_kimg") and metrics.get("resolution") == resolution
+                and metrics.get("batch") == batch and metrics.get("device", "cpu") == device):
+            per_kimg = float(metrics["seconds_per_kimg"])
+            return (f"time estimate: about {format_duration(per_kimg * kimg)} for {kimg:g} kimg (the last run here at "
+                    f"{resolution} px, batch {batch}, on {device}: {per_kimg:.0f} s per kimg); a measured one follows "
+                    "after the first steps")
+    return (f"time estimate: no earlier run here at {resolution} px, batch {batch} on {device}; a measured one "
+            "follows after the first steps (the shipped 64 px generator took 86 min for 34 kimg on 2 CPU cores)")
+
+
 def train_generator(
     *, kimg: float, resolution: int, batch: int, seed: int, resume: Path | None = None, activate: bool = False,
     created_by=None, progress: bool = True,
@@ -247,6 +265,7 @@ def train_generator(
     save_checkpoint(shipped, G_ema=checkpoint.G_ema, class_names=checkpoint.class_names, kimg=result.kimg)
     metrics = {"kimg": round(result.kimg, 2), "resolution": resolution, "batch": batch, "seed": seed,
                "train_seconds": round(result.seconds, 1), "seconds_per_kimg": round(result.seconds_per_kimg, 1),
+               "estimated_seconds": round(result.estimated_seconds, 1) if result.estimated_seconds else None,
                "augment_p": round(result.augment_p, 3), "device": training_device()}
     registration = registry.model_version_register(
         path=shipped, kind=ModelKind.GENERATOR, name=f"generator {run_root.name}", source=ModelVersion.Source.TRAINED,

@@ -18,6 +18,7 @@ from __future__ import annotations
 import copy
 import json
 import random
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -149,6 +150,7 @@ class TrainingOptions:
     seed: int = 0                   # random seed
     device: str = "cpu"             # 'cpu' or 'cuda'
     progress: bool = True           # tqdm progress bar
+    estimate_steps: int = 16        # after this many steps, say how long the whole run will take
 
     def resolved_r1_gamma(self, resolution: int) -> float:
         return self.r1_gamma if self.r1_gamma is not None else 0.0002 * resolution ** 2 / self.batch_size
@@ -165,6 +167,7 @@ class TrainingResult:
     seconds_per_kimg: float         # of this run
     augment_p: float                # ADA probability at the end
     losses: dict = field(default_factory=dict)  # last step's losses
+    estimated_seconds: float | None = None  # the whole run, as estimated after estimate_steps steps
 
 
 def build_networks(options: TrainingOptions, dataset: ImageDataset, device) -> tuple[Generator, Discriminator]:
@@ -347,12 +350,20 @@ class Trainer:
         next_snapshot = options.snapshot_kimg * 1000
         stats = {}
         checkpoint = None
+        estimated = None
         started = time.perf_counter()
         with tqdm(total=total_nimg, unit="img", disable=not options.progress, desc="training") as bar:
             while nimg < total_nimg:
                 stats = self.step(step_index, self.kimg_start * 1000 + nimg + options.batch_size)
                 nimg += options.batch_size
                 step_index += 1
+                if step_index == options.estimate_steps and nimg < total_nimg:
+                    # Over a whole cycle of the lazy regularisation steps, so their cost is in it.
+                    estimated = (time.perf_counter() - started) / nimg * total_nimg
+                    if options.progress:
+                        bar.write(f"time estimate: about {format_duration(estimated)} for {options.kimg:g} kimg "
+                                  f"({estimated / options.kimg:.0f} s per kimg over the first {step_index} steps)",
+                                  file=sys.stderr)
                 bar.update(options.batch_size)
                 bar.set_postfix({k: f"{v:.3f}" for k, v in stats.items()})
                 if nimg >= next_snapshot and nimg < total_nimg:
@@ -363,7 +374,17 @@ class Trainer:
         checkpoint = self.snapshot(self.kimg_start + nimg / 1000, stats)
         return TrainingResult(checkpoint=checkpoint, kimg=self.kimg_start + nimg / 1000, seconds=seconds,
                               seconds_per_kimg=stats["seconds_per_kimg"], augment_p=float(self.augment.p),
-                              losses={k: v for k, v in stats.items() if k.startswith("loss")})
+                              losses={k: v for k, v in stats.items() if k.startswith("loss")},
+                              estimated_seconds=estimated)
+
+
+def format_duration(seconds: float) -> str:
+    """``1 h 41 min``, ``12 min``, ``40 s``."""
+    seconds = max(0, round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    hours, minutes = divmod(round(seconds / 60), 60)
+    return f"{hours} h {minutes} min" if hours else f"{minutes} min"
 
 
 def train(options: TrainingOptions) -> TrainingResult:

@@ -10,6 +10,7 @@ import sys
 import uuid
 from datetime import timedelta
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from django.core.files.base import ContentFile
@@ -226,25 +227,26 @@ def finished_job(user) -> GeneratedImage:
     return image
 
 
-def test_print_exports_are_limited_and_the_print_form_is_not(site, settings, monkeypatch):
+def test_print_jobs_are_limited_and_the_print_form_is_not(site, settings, monkeypatch):
     from inference.generation import services as generation
 
-    exports = []  # the export itself is tested with the generator (test_generation): here, only the count
-    monkeypatch.setattr(generation, "print_export", lambda **kwargs: exports.append(kwargs) or image_bytes())
+    made = []  # the print job itself is tested in inference/tests/test_print_jobs.py: here, only the count
+    monkeypatch.setattr(generation, "print_job_create",
+                        lambda **kwargs: made.append(kwargs) or SimpleNamespace(public_id=uuid.uuid4()))
     settings.CUALIFY_RATE_LIMITS = {**settings.CUALIFY_RATE_LIMITS, "print": "2/hour"}
     user = UserFactory()
     site.force_login(user)
     image = finished_job(user)
     url = reverse("generate_image_print", args=[image.job.public_id, 0])
-    export = {"tile_cm": 2, "fabric_width_cm": 4, "fabric_height_cm": 4}
+    asked = {"tile_cm": 2, "fabric_width_cm": 4, "fabric_height_cm": 4}
     for _ in range(2):
-        response = site.get(url, export)
-        assert response.status_code == 200 and response["Content-Type"] == "image/png"
-    response = site.get(url, export)
+        response = site.post(url, asked)
+        assert response.status_code == 302 and "/generate/prints/" in response["Location"]
+    response = site.post(url, asked)
     assert response.status_code == 429 and 60 < int(response["Retry-After"]) <= 3600
     assert message(int(response["Retry-After"])) in response.content.decode()
     assert site.get(url).status_code == 200  # the form itself
-    assert len(exports) == 2
+    assert len(made) == 2
 
 
 def classified_record(user) -> ClassificationRecord:

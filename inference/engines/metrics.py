@@ -21,9 +21,11 @@ import numpy as np
 
 __all__ = [
     "agreement",
+    "closest_pair_distance",
     "frechet_distance",
     "kernel_inception_distance",
     "mean_pairwise_distance",
+    "pairs_closer_than",
 ]
 
 DEFAULT_KID_SUBSETS = 100
@@ -162,6 +164,31 @@ def mean_pairwise_distance(features) -> float:
     n = len(x)
     mean_cosine = (cosine.sum() - np.trace(cosine)) / (n * (n - 1))
     return float(max(1.0 - mean_cosine, 0.0))
+
+
+def _pairwise_cosine_distances(features, name: str) -> np.ndarray:
+    """The cosine distances of all pairs i < j of rows (the upper triangle, flattened)."""
+    x = _features(features, name)
+    norms = np.linalg.norm(x, axis=1)
+    if (norms == 0).any():
+        raise ValueError(f"{name} has all-zero rows (no direction): {np.flatnonzero(norms == 0).tolist()[:5]}")
+    unit = x / norms[:, None]
+    return 1.0 - (unit @ unit.T)[np.triu_indices(len(x), k=1)]
+
+
+def closest_pair_distance(features) -> float:
+    """The smallest cosine distance between two rows: how alike the two most alike images of a
+    set are. For the archive it is the yardstick of a near-duplicate (see pairs_closer_than)."""
+    return float(max(_pairwise_cosine_distances(features, "features").min(), 0.0))
+
+
+def pairs_closer_than(features, threshold: float) -> int:
+    """Near-duplicates: how many pairs i < j of rows lie closer (cosine distance) than
+    ``threshold``. With the closest pair of the archive's own images of a motif as threshold,
+    a generator that repeats itself scores above 0 while the archive itself scores 0."""
+    if not np.isfinite(threshold):
+        raise ValueError(f"threshold must be finite, got {threshold}")
+    return int((_pairwise_cosine_distances(features, "features") < threshold).sum())
 
 
 def agreement(predicted_slugs: Sequence[str | None], wanted_slugs: Sequence[str]) -> float:

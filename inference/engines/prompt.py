@@ -24,6 +24,7 @@ No Django here; torch and sentence-transformers are imported lazily inside
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
@@ -57,7 +58,10 @@ __all__ = [
     "PromptEncoder",
     "PromptEncoderLoadError",
     "PromptError",
+    "OFF_TOPIC_PROMPTS",
     "PromptMatch",
+    "TopicCalibration",
+    "calibrate_topic",
     "canonical_colour",
     "catalogue_key",
     "check_prompt",
@@ -482,6 +486,54 @@ def combine_weights(
 # --- the encoder ----------------------------------------------------------------------------
 
 
+# Descriptions of what no motif of a batik archive shows, in both languages (some words are not in
+# the lexicon, as visitors' words often are not): the prompts the "nothing matches" threshold is
+# calibrated against. The held-out prompts that check it live in bench/prompt_topics.py.
+OFF_TOPIC_PROMPTS = (
+    "sebuah mobil merah", "a red sports car", "truk pengangkut pasir", "a delivery truck", "kapal tanker minyak",
+    "an oil tanker ship", "bus kota yang penuh", "a crowded city bus", "komputer dan monitor", "a computer and a monitor",
+    "telepon genggam baru", "a new mobile phone", "televisi layar datar", "a flat screen television",
+    "gedung perkantoran", "an office building", "jembatan beton", "a concrete bridge", "stasiun pengisian bahan bakar",
+    "a petrol station", "semangkuk bakso", "a bowl of noodle soup", "pizza dengan keju", "a cheese pizza",
+    "pertandingan bola basket", "a basketball game", "lapangan tenis", "a tennis court", "ujian matematika",
+    "a mathematics exam", "rapat direksi", "a board meeting", "laporan keuangan tahunan", "an annual financial report",
+    "jadwal penerbangan", "a flight schedule", "kabel listrik kusut", "tangled electric cables", "robot industri",
+    "an industrial robot", "kode program python", "python source code", "peta jalan tol", "a motorway map",
+    "xkcd zzzz qqq", "lorem ipsum dolor sit amet",
+)
+
+
+@dataclass(frozen=True)
+class TopicCalibration:
+    """Where "no motif in the archive matches this description" begins: a prompt whose best
+    motif similarity is below ``threshold`` matches nothing. ``threshold`` is the highest best
+    similarity any of the off-topic prompts reached against this catalogue, so none of them
+    is answered with motifs; ``off_topic_max`` and ``on_topic_min`` (the lowest the
+    catalogue's own names reach) say how wide the gap is."""
+
+    threshold: float
+    off_topic_max: float
+    on_topic_min: float
+
+    def as_dict(self) -> dict[str, float]:
+        return {"threshold": round(self.threshold, 4), "off_topic_max": round(self.off_topic_max, 4),
+                "on_topic_min": round(self.on_topic_min, 4)}
+
+
+def calibrate_topic(on_topic: Sequence[float], off_topic: Sequence[float]) -> TopicCalibration:
+    """The threshold from the best similarities of on-topic and off-topic prompts (pure). Just
+    above every off-topic prompt; when even a motif's own name falls below that (a catalogue
+    the encoder cannot tell from noise), halfway between the two medians instead, so the rule
+    never rejects the catalogue's own names wholesale."""
+    on, off = sorted(float(v) for v in on_topic), sorted(float(v) for v in off_topic)
+    if not on or not off:
+        raise ValueError("calibration needs on-topic and off-topic similarities")
+    threshold = off[-1] + 1e-4
+    if threshold > on[0]:
+        threshold = (float(np.median(on)) + float(np.median(off))) / 2
+    return TopicCalibration(threshold=threshold, off_topic_max=off[-1], on_topic_min=on[0])
+
+
 @dataclass(frozen=True)
 class PromptMatch:
     prompt: str  # as typed, stripped
@@ -490,6 +542,14 @@ class PromptMatch:
     similarities: tuple[tuple[str, float], ...]  # (slug, cosine) for every motif, best first
     colours: tuple[str, ...]  # canonical colour names, in the order the prompt named them
     clauses: tuple[str, ...] = ()  # the texts embedded: one per clause, colours left out
+    calibration: TopicCalibration | None = None  # this catalogue's "nothing matches" rule
+
+    @property
+    def off_topic(self) -> bool:
+        """No motif of the archive matches: the best similarity is below the calibrated threshold."""
+        if self.calibration is None or not self.similarities:
+            return False
+        return self.similarities[0][1] < self.calibration.threshold
 
     @property
     def colour_rgb(self) -> tuple[tuple[str, tuple[int, int, int]], ...]:
@@ -507,6 +567,8 @@ class PromptMatch:
                 {"name": name, "rgb": list(rgb), "hex": "#{:02x}{:02x}{:02x}".format(*rgb)}
                 for name, rgb in self.colour_rgb
             ],
+            "off_topic": self.off_topic,
+            "calibration": self.calibration.as_dict() if self.calibration else None,
         }
 
 
@@ -515,6 +577,7 @@ class _CatalogueIndex:
     slugs: tuple[str, ...]
     starts: np.ndarray  # (n_motifs,) int: where each motif's rows begin in ``embeddings``
     embeddings: np.ndarray  # (n_texts, dim) float32, L2-normalised, grouped by motif
+    calibration: TopicCalibration | None = None  # filled right after the index is built
 
 
 class PromptEncoder:
@@ -613,6 +676,7 @@ class PromptEncoder:
                 embeddings=self.embed(texts),
             )
             self.catalogue_encodings += 1
+            index = dataclasses.replace(index, calibration=self._calibrate(index, motifs))
             self._catalogues[key] = index
             while len(self._catalogues) > _CATALOGUE_CACHE_SIZE:
                 self._catalogues.popitem(last=False)
@@ -626,11 +690,24 @@ class PromptEncoder:
         A motif's similarity is that of its best-matching text: a prompt naming the motif
         matches its gloss, one describing it matches its description.
         """
-        index = self._catalogue(motifs)
+        return self._similarities(self._catalogue(motifs), texts)
+
+    def _similarities(self, index: _CatalogueIndex, texts: Sequence[str]) -> list[tuple[tuple[str, float], ...]]:
         queries = self.embed(texts)
         per_text = queries @ index.embeddings.T  # (n_queries, n_motif_texts)
         per_motif = np.maximum.reduceat(per_text, index.starts, axis=1)
         return [_ranked(zip(index.slugs, row.tolist())) for row in per_motif]
+
+    def _best_similarity(self, index: _CatalogueIndex, prompt: str, motifs: Sequence[MotifText]) -> float:
+        """The best motif similarity of ``prompt`` over its clauses, as :meth:`match` finds it."""
+        clauses = _normalise(prompt, motifs).clauses
+        return max(similarities[0][1] for similarities in self._similarities(index, clauses))
+
+    def _calibrate(self, index: _CatalogueIndex, motifs: Sequence[MotifText]) -> TopicCalibration:
+        """This catalogue's threshold: the off-topic prompts against the catalogue's own names."""
+        names = [name for motif in motifs for name in (motif.name, motif.name_en, *motif.aliases) if name]
+        return calibrate_topic([self._best_similarity(index, name, motifs) for name in names],
+                               [self._best_similarity(index, prompt, motifs) for prompt in OFF_TOPIC_PROMPTS])
 
     def match(
         self,
@@ -655,7 +732,8 @@ class PromptEncoder:
         if len(set(slugs)) != len(slugs):
             raise ValueError("motif slugs must be unique")
         normalised = _normalise(stripped, motifs)
-        per_clause = self.similarities(normalised.clauses, motifs)
+        index = self._catalogue(motifs)
+        per_clause = self._similarities(index, normalised.clauses)
         best: dict[str, float] = {}
         for similarities in per_clause:
             for slug, value in similarities:
@@ -675,6 +753,7 @@ class PromptEncoder:
             similarities=tuple(_ranked(best.items())),
             colours=normalised.colours,
             clauses=normalised.clauses,
+            calibration=index.calibration,
         )
 
 

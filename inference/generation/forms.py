@@ -95,14 +95,25 @@ class GenerateForm(forms.Form):
 
 class PrintForm(forms.Form):
     tile_cm = forms.FloatField(label=_("Printed tile size (cm)"), initial=5.0, **limits.PRINT_TILE_CM.field_kwargs())
-    fabric_width_cm = forms.FloatField(label=_("Fabric width (cm)"), initial=20.0, **limits.PRINT_FABRIC_CM.field_kwargs())
-    fabric_height_cm = forms.FloatField(label=_("Fabric height (cm)"), initial=20.0, **limits.PRINT_FABRIC_CM.field_kwargs())
+    fabric_width_cm = forms.FloatField(label=_("Fabric width (cm)"), initial=200.0, **limits.PRINT_FABRIC_CM.field_kwargs())
+    fabric_height_cm = forms.FloatField(label=_("Fabric height (cm)"), initial=110.0, **limits.PRINT_FABRIC_CM.field_kwargs())
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        # The limit is said before anyone asks for too much (the same figures as the refusal).
-        self.limit_note = _("A print file may have at most %(print_megapixels)s megapixels at 300 dpi: for example "
-                            "%(print_side_cm)s × %(print_side_cm)s cm.") % messages.limit_values()
+        # The limit is said before anyone asks for too much (the same figures as the refusals).
+        self.limit_note = _("You get two files: the tile at 300 dpi, at most %(print_tile_cm)s × %(print_tile_cm)s cm, "
+                            "and the whole fabric at 150 dpi, at most %(fabric_megapixels)s megapixels (for example "
+                            "%(fabric_kain_cm)s × %(kain_height_cm)s cm, or %(fabric_side_cm)s × %(fabric_side_cm)s cm)."
+                            ) % messages.limit_values()
+
+    def clean(self):
+        data = super().clean()
+        if not self.errors:
+            try:
+                generation.print_sizes(**data)
+            except generation.GenerationRejected as exc:
+                raise forms.ValidationError(exc.message, code=exc.code) from exc
+        return data
 
 
 class PromoteForm(forms.Form):

@@ -16,11 +16,14 @@ from __future__ import annotations
 import io
 import math
 import operator
+import struct
+import zlib
+from collections.abc import Iterable, Iterator
 
 import numpy as np
 from PIL import Image, PngImagePlugin
 
-from core.limits import MAX_ENGINE_SIDE, PRINT_FABRIC_CM, PRINT_TILE_CM, UPSCALE_FACTORS
+from core.limits import MAX_ENGINE_SIDE, PRINT_FABRIC_CM, PRINT_TILE_CM, UPSCALE_FACTORS, print_px
 
 from ..engines.errors import GenerationError
 
@@ -36,11 +39,14 @@ __all__ = [
     "fit_reference",
     "number_in_range",
     "png_bytes",
+    "png_write",
     "print_tile",
     "read_png_metadata",
+    "repeat_bands",
     "repeat_preview",
     "resize_and_crop",
     "resize_tile",
+    "resized_tile_bands",
     "seam_error",
     "upscale",
     "validate_print",
@@ -53,7 +59,8 @@ MIN_DPI, MAX_DPI = 72, 1200
 # largest cloth (3 x 3 m, 1255 MP at 300 dpi) at 90 dpi.
 MAX_PRINT_PIXELS = 120_000_000
 MAX_REPEAT = 8
-CM_PER_INCH = 2.54
+# Rows of a print file composed and compressed at a time (a 300 cm cloth at 150 dpi: 13 MB a band).
+BAND_ROWS = 256
 
 IPTC_TRAINED_ALGORITHMIC_MEDIA = "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
 # Written into every PNG by png_bytes; callers cannot switch them off.
@@ -119,9 +126,8 @@ def _rgb_array(image) -> np.ndarray:
     return np.asarray(image)
 
 
-def resize_tile(image: Image.Image, size: int, *, wrap: bool = True, max_side: int = MAX_ENGINE_SIDE) -> Image.Image:
-    """Lanczos-resize a square tile to ``size`` px (at most ``max_side``). With ``wrap`` the
-    filter reads across the borders from the opposite side, so a seamless tile stays seamless."""
+def _checked_tile(image: Image.Image, size, max_side: int) -> tuple[Image.Image, int]:
+    """(the square tile in a mode that can be filtered, ``size`` as a checked whole number)."""
     if image.width != image.height:
         raise GenerationError("bad_image", f"a tile must be square, got {image.width} x {image.height} px")
     size = whole_number(size, "the tile size", "bad_range", field="size")
@@ -130,15 +136,43 @@ def resize_tile(image: Image.Image, size: int, *, wrap: bool = True, max_side: i
     _check_side(size, "the resized tile", max_side)
     if image.mode not in ("RGB", "RGBA", "L"):
         image = image.convert("RGB")  # palette indices cannot be filtered
-    if not wrap:
-        return image.resize((size, size), Image.Resampling.LANCZOS)
-    width = image.width
+    return image, size
+
+
+def _wrapped_source(image: Image.Image, size: int) -> tuple[Image.Image, int]:
+    """(the tile padded on every side with its own opposite border, the pad): what a Lanczos
+    resize to ``size`` px reads across the borders."""
     # Lanczos-3 reaches three source pixels out (more when shrinking), plus one for rounding.
-    pad = int(math.ceil(3 * max(1.0, width / size))) + 1
+    pad = int(math.ceil(3 * max(1.0, image.width / size))) + 1
     array = np.asarray(image)
     pad_width = ((pad, pad), (pad, pad)) + ((0, 0),) * (array.ndim - 2)
-    padded = Image.fromarray(np.pad(array, pad_width, mode="wrap"), image.mode)
-    return padded.resize((size, size), Image.Resampling.LANCZOS, box=(pad, pad, pad + width, pad + width))
+    return Image.fromarray(np.pad(array, pad_width, mode="wrap"), image.mode), pad
+
+
+def resize_tile(image: Image.Image, size: int, *, wrap: bool = True, max_side: int = MAX_ENGINE_SIDE) -> Image.Image:
+    """Lanczos-resize a square tile to ``size`` px (at most ``max_side``). With ``wrap`` the
+    filter reads across the borders from the opposite side, so a seamless tile stays seamless."""
+    image, size = _checked_tile(image, size, max_side)
+    if not wrap:
+        return image.resize((size, size), Image.Resampling.LANCZOS)
+    padded, pad = _wrapped_source(image, size)
+    return padded.resize((size, size), Image.Resampling.LANCZOS, box=(pad, pad, pad + image.width, pad + image.width))
+
+
+def resized_tile_bands(image: Image.Image, size: int, *, band_rows: int = BAND_ROWS,
+                       max_side: int = MAX_ENGINE_SIDE) -> Iterator[np.ndarray]:
+    """``resize_tile(image, size)`` (wrapping) as bands of at most ``band_rows`` rows, top to
+    bottom (uint8 arrays, rows x size x channels): only the source and one band are ever in
+    memory. Each band is the source box of its rows resized (Pillow's ``box``, which samples
+    the same positions as the whole resize, in single precision)."""
+    image, size = _checked_tile(image, size, max_side)
+    padded, pad = _wrapped_source(image, size)
+    width = image.width
+    scale = width / size
+    for top in range(0, size, band_rows):
+        rows = min(band_rows, size - top)
+        box = (pad, pad + top * scale, pad + width, pad + (top + rows) * scale)
+        yield np.asarray(padded.resize((size, rows), Image.Resampling.LANCZOS, box=box))
 
 
 def upscale(image: Image.Image, factor: int, *, tile: bool = False) -> tuple[Image.Image, str]:
@@ -192,11 +226,6 @@ def repeat_preview(image: Image.Image, times: int = 3) -> Image.Image:
 # --- print files -----------------------------------------------------------------------------
 
 
-def _cm_to_px(cm: float, dpi: int) -> int:
-    # Round half up, not Python's round-half-to-even: 5 cm at 300 dpi = 590.55 -> 591 px.
-    return int(math.floor(cm / CM_PER_INCH * dpi + 0.5))
-
-
 def _print_limit(max_megapixels) -> int:
     return MAX_PRINT_PIXELS if max_megapixels is None else int(float(max_megapixels) * 1_000_000)
 
@@ -215,7 +244,7 @@ def validate_print(*, tile_cm, fabric_width_cm, fabric_height_cm, dpi=300,
                                 field="fabric_height_cm", unit=" cm")
     dpi = number_in_range(dpi, "dpi", MIN_DPI, MAX_DPI, field="dpi", integer=True)
     limit = _print_limit(max_megapixels)
-    tile_px, width_px, height_px = (_cm_to_px(value, dpi) for value in (tile_cm, width_cm, height_cm))
+    tile_px, width_px, height_px = (print_px(value, dpi) for value in (tile_cm, width_cm, height_cm))
     pixels = max(width_px * height_px, tile_px * tile_px)
     if pixels > limit:
         raise GenerationError(
@@ -227,18 +256,14 @@ def validate_print(*, tile_cm, fabric_width_cm, fabric_height_cm, dpi=300,
     return tile_px, width_px, height_px
 
 
-def _repeat_to(array: np.ndarray, height: int, width: int) -> np.ndarray:
-    """``array`` repeated from the top-left corner and cut to ``height`` x ``width``: what
-    ``np.tile(...)[:height, :width]`` gives, without first allocating the up to one tile of
-    overshoot in each direction (with a long narrow cloth that is several times the print)."""
-    tile_height, tile_width = array.shape[:2]
-    out = np.empty((height, width) + array.shape[2:], array.dtype)
-    band = out[:min(tile_height, height)]  # the first row of tiles, then copied downward
-    for x in range(0, width, tile_width):
-        band[:, x:x + tile_width] = array[:len(band), :min(tile_width, width - x)]
-    for y in range(tile_height, height, tile_height):
-        out[y:y + tile_height] = band[:min(tile_height, height - y)]
-    return out
+def repeat_bands(tile: np.ndarray, width: int, height: int, *, band_rows: int = BAND_ROWS) -> Iterator[np.ndarray]:
+    """``tile`` repeated from the top-left corner over ``width`` x ``height`` px (the last row
+    and column of tiles cut at the edge), as bands of at most ``band_rows`` rows: memory is the
+    tile and one band, whatever the cloth."""
+    tile_height, tile_width = tile.shape[:2]
+    columns = np.arange(width) % tile_width
+    for top in range(0, height, band_rows):
+        yield tile[np.ix_(np.arange(top, min(top + band_rows, height)) % tile_height, columns)]
 
 
 def print_tile(
@@ -259,7 +284,7 @@ def print_tile(
                                                   max_megapixels=max_megapixels)
     tile = resize_tile(image if image.mode in ("RGB", "L") else image.convert("RGB"), tile_px, wrap=True,
                        max_side=math.isqrt(_print_limit(max_megapixels)))
-    cloth = Image.fromarray(_repeat_to(np.asarray(tile), height_px, width_px), tile.mode)
+    cloth = Image.fromarray(np.concatenate(list(repeat_bands(np.asarray(tile), width_px, height_px))), tile.mode)
     cloth.info["dpi"] = (dpi, dpi)
     return cloth
 
@@ -366,6 +391,57 @@ def png_bytes(image: Image.Image, metadata: dict[str, str], *, dpi: int | None =
     buffer = io.BytesIO()
     image.save(buffer, format="PNG", **options)
     return buffer.getvalue()
+
+
+def _png_chunks(data: bytes) -> Iterator[tuple[bytes, bytes]]:
+    position = len(PNG_SIGNATURE)
+    while position < len(data):
+        length, kind = struct.unpack(">I4s", data[position:position + 8])
+        yield kind, data[position + 8:position + 8 + length]
+        position += 12 + length
+
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def png_write(out, size: tuple[int, int], bands: Iterable[np.ndarray], metadata: dict[str, str], *,
+              dpi: int | None = None, compress_level: int = 6) -> int:
+    """Write an RGB PNG of ``size`` (width, height) px to the binary file ``out`` from ``bands``
+    (uint8 arrays of rows x width x 3, top to bottom, adding up to the height), with the chunks
+    ``png_bytes`` writes besides the pixels (the text, the AI-generated markers, XMP, pHYs) —
+    taken from what ``png_bytes`` writes, so the two cannot differ. Memory is one band and zlib's
+    window whatever the size: what makes a fabric-sized file in a worker. Every row is filtered
+    "Up" (its difference from the row above), cheap in numpy and good on smooth repeats.
+    Returns the number of bytes written."""
+    width, height = (whole_number(side, "the PNG size", "bad_range", field="size") for side in size)
+    if width < 1 or height < 1:
+        raise GenerationError("bad_range", f"a PNG must be at least 1 x 1 px, got {width} x {height}", field="size")
+    header = png_bytes(Image.new("RGB", (1, 1)), metadata, dpi=dpi)
+    parts = [PNG_SIGNATURE, _png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))]
+    parts += [_png_chunk(kind, data) for kind, data in _png_chunks(header) if kind not in (b"IHDR", b"IDAT", b"IEND")]
+    written = sum(out.write(part) for part in parts)
+    compressor = zlib.compressobj(compress_level)
+    above = np.zeros((1, width * 3), np.uint8)
+    rows = 0
+    for band in bands:
+        band = np.asarray(band)
+        if band.dtype != np.uint8 or band.ndim != 3 or band.shape[1:] != (width, 3) or rows + len(band) > height:
+            raise GenerationError("bad_image", f"a band of {band.shape} {band.dtype} does not fit a {width} x {height} "
+                                  f"RGB PNG after {rows} rows")
+        flat = band.reshape(len(band), width * 3)
+        filtered = np.empty((len(band), 1 + width * 3), np.uint8)
+        filtered[:, 0] = 2  # PNG filter type "Up"
+        np.subtract(flat, np.concatenate([above, flat[:-1]]), out=filtered[:, 1:])  # uint8: modulo 256
+        above = flat[-1:].copy()
+        rows += len(band)
+        compressed = compressor.compress(filtered.data)
+        if compressed:
+            written += out.write(_png_chunk(b"IDAT", compressed))
+    if rows != height:
+        raise GenerationError("bad_image", f"the bands gave {rows} rows for a {height} px high PNG")
+    written += out.write(_png_chunk(b"IDAT", compressor.flush()))
+    return written + out.write(_png_chunk(b"IEND", b""))
 
 
 def read_png_metadata(data: bytes) -> dict[str, str]:

@@ -1,5 +1,5 @@
-"""What visitors read about generation: the message of each refusal or failure code, and the
-worker's stages in the reader's language. Messages that name a bound take it from
+"""What visitors read about generation and print jobs: the message of each refusal or failure
+code, and the worker's stages in the reader's language. Messages that name a bound take it from
 ``core.limits``, so the text can never disagree with the rule."""
 from __future__ import annotations
 
@@ -31,7 +31,8 @@ ERROR_MESSAGES = {
     "empty": _("Describe the motif you want."),
     "too_long": _("The description is too long (%(prompt_max)s characters at most)."),
     "bad_characters": _("The description contains control characters (such as a NUL byte): remove them."),
-    "no_match": _("The description does not match any motif in the archive."),
+    "no_match": _("No motif in the archive matches this description. Try one of the closest motifs below, or "
+                  "describe a flower, an animal or a pattern of the archive."),
     "too_large": _("That print is too large: a print file may have at most %(print_megapixels)s megapixels at 300 dpi "
                    "(for example %(print_side_cm)s × %(print_side_cm)s cm). Choose a smaller cloth."),
     "duplicate_motif": _("A motif is chosen twice."),
@@ -53,6 +54,14 @@ ERROR_MESSAGES = {
     "no_model": _("A model file is missing. A curator must check the active models."),
     "bad_model": _("A model file could not be loaded. A curator must check the active models."),
     "bad_device": _("A model was asked to run on a device this worker does not have."),
+    "too_large_tile": _("That tile is too large to print: at 300 dpi a tile may be at most %(print_tile_cm)s × "
+                        "%(print_tile_cm)s cm (%(print_megapixels)s megapixels). Choose a smaller tile."),
+    "too_large_fabric": _("That cloth is too large: the fabric file (150 dpi) may have at most %(fabric_megapixels)s "
+                          "megapixels, for example %(fabric_kain_cm)s × %(kain_height_cm)s cm or %(fabric_side_cm)s × "
+                          "%(fabric_side_cm)s cm. Choose a smaller cloth."),
+    "bad_print_size": _("The tile must be %(print_tile_low)s–%(print_tile_high)s cm and the fabric "
+                        "%(fabric_low)s–%(fabric_high)s cm on each side."),
+    "no_print_worker": _("Print files cannot be made right now: no queue worker is running. Please try again later."),
     "lost": _("The job was lost by its worker too many times."),
     "failed": _("Something went wrong while generating. Nothing was lost: please try again."),
 }
@@ -67,8 +76,13 @@ STAGE_LABELS = {
     "drawing": _("Drawing the motifs"),
     "refining": _("Refining"),
     "saving": _("Saving"),
+    "print_tile": _("Making the tile (300 dpi)"),
+    "print_fabric": _("Making the fabric file (150 dpi)"),
 }
-STAGES = tuple(STAGE_LABELS)
+# A generation job's stages, and a print job's, in order (``pipeline.STAGE_WEIGHTS`` and
+# ``print_pipeline.stage_weights``).
+STAGES = ("loading", "encoding_prompt", "projecting", "drawing", "refining", "saving")
+PRINT_STAGES = ("loading", "print_tile", "print_fabric", "saving")
 TOTAL_LABEL = _("total")
 
 # What workers stored before the stages had codes (a running job's ``stage`` and the keys of
@@ -87,7 +101,7 @@ def stage_parts(stored: str) -> tuple[str, str]:
     """A stored stage ("refining 3/10", or an old "refinement 3/10") as (code, step); ("", "")
     when there is none or it is unknown."""
     stored = stored.strip()
-    for name in sorted({*STAGES, *LEGACY_STAGES}, key=len, reverse=True):
+    for name in sorted({*STAGE_LABELS, *LEGACY_STAGES}, key=len, reverse=True):
         if stored == name or stored.startswith(name + " "):
             return LEGACY_STAGES.get(name, name), stored[len(name):].strip()
     return "", ""
@@ -160,6 +174,7 @@ def limit_values(*, count: int | None = None, print_megapixels: float | None = N
     from django.conf import settings
 
     megapixels = print_megapixels if print_megapixels is not None else settings.CUALIFY_PRINT_MAX_MEGAPIXELS
+    fabric = settings.CUALIFY_PRINT_FABRIC_MAX_MEGAPIXELS
     return {
         "count_low": int(limits.COUNT.low), "count_high": int(limits.COUNT.high),
         "seed_high": int(limits.seed_bound(count or 1).high),
@@ -171,7 +186,28 @@ def limit_values(*, count: int | None = None, print_megapixels: float | None = N
         "upscale_factors": ", ".join(f"×{factor}" for factor in limits.UPSCALE_FACTORS),
         "prompt_max": limits.PROMPT_MAX_CHARS,
         "print_megapixels": f"{megapixels:g}", "print_side_cm": f"{limits.print_max_square_cm(megapixels):g}",
+        "print_tile_cm": f"{min(limits.PRINT_TILE_CM.high, limits.print_max_square_cm(megapixels)):g}",
+        "print_tile_low": f"{limits.PRINT_TILE_CM.low:g}", "print_tile_high": f"{limits.PRINT_TILE_CM.high:g}",
+        "fabric_low": f"{limits.PRINT_FABRIC_CM.low:g}", "fabric_high": f"{limits.PRINT_FABRIC_CM.high:g}",
+        "fabric_megapixels": f"{fabric:g}",
+        "fabric_side_cm": f"{limits.print_max_square_cm(fabric, limits.PRINT_FABRIC_DPI):g}",
+        "fabric_kain_cm": f"{limits.print_max_width_cm(fabric, limits.PRINT_KAIN_HEIGHT_CM, limits.PRINT_FABRIC_DPI):g}",
+        "kain_height_cm": f"{limits.PRINT_KAIN_HEIGHT_CM:g}",
     }
+
+
+# The canonical colour names of inference.engines.prompt.COLOURS, for people (a test keeps them in step).
+COLOUR_LABELS = {
+    "red": _("red"), "maroon": _("maroon"), "orange": _("orange"), "yellow": _("yellow"), "gold": _("gold"),
+    "brown": _("brown"), "cream": _("cream"), "green": _("green"), "teal": _("teal"), "blue": _("blue"),
+    "navy": _("navy"), "purple": _("purple"), "pink": _("pink"), "black": _("black"), "grey": _("grey"),
+    "white": _("white"),
+}
+
+
+def colour_labels(names) -> list[str]:
+    """The colours a prompt named, in the reader's language."""
+    return [str(COLOUR_LABELS.get(name, name)) for name in names]
 
 
 def error_message(code: str, **context) -> str:

@@ -4,7 +4,8 @@ A worker claims a job with one conditional UPDATE (queued, or running with a lea
 out) and renews the lease at every progress step. A step that finds the lease gone (cancelled,
 or claimed by another worker after this one stalled) stops at once. Results are written in one
 transaction at the end; any failure removes the files it had written, so nothing is left
-half-done.
+half-done. Print jobs (``print_pipeline``) use the same lease: ``job_claim``, ``Progress``,
+``JobStopped``, ``_failed_attempt`` and ``_delete`` take either kind of job.
 """
 from __future__ import annotations
 
@@ -52,14 +53,19 @@ def worker_name() -> str:
 def generation_job_claim(job_id: int, worker: str) -> GenerationJob | None:
     """Atomically take a queued job, or a running one whose lease ran out; None if someone else
     holds it, it is finished, or it is out of attempts."""
+    return job_claim(GenerationJob, job_id, worker)
+
+
+def job_claim(model, job_id: int, worker: str):
+    """``generation_job_claim`` for any job model with the lease's fields (a print job too)."""
     now = timezone.now()
-    claimable = Q(status=GenerationJob.Status.QUEUED) | Q(status=GenerationJob.Status.RUNNING, lease_expires__lt=now)
-    claimed = GenerationJob.objects.filter(claimable, pk=job_id, attempts__lt=settings.CUALIFY_GENERATION_MAX_ATTEMPTS).update(
-        status=GenerationJob.Status.RUNNING, lease_owner=worker, attempts=F("attempts") + 1,
+    claimable = Q(status=model.Status.QUEUED) | Q(status=model.Status.RUNNING, lease_expires__lt=now)
+    claimed = model.objects.filter(claimable, pk=job_id, attempts__lt=settings.CUALIFY_GENERATION_MAX_ATTEMPTS).update(
+        status=model.Status.RUNNING, lease_owner=worker, attempts=F("attempts") + 1,
         lease_expires=now + timedelta(seconds=settings.CUALIFY_GENERATION_LEASE_SECONDS),
         started=now, stage="loading", progress=0.0, error="",
     )
-    return GenerationJob.objects.get(pk=job_id) if claimed else None
+    return model.objects.get(pk=job_id) if claimed else None
 
 
 # The share of the progress bar each stage takes, in the order a job meets them. A job runs only
@@ -98,17 +104,19 @@ class Progress:
     fraction comes from STAGE_WEIGHTS over the job's own stages. ``label`` is what the job page
     shows when it is more than the stage's code ("refining 3/10")."""
 
-    def __init__(self, job: GenerationJob, worker: str, interval: float = 0.3):
+    def __init__(self, job, worker: str, interval: float = 0.3, *, weights: dict[str, float] | None = None):
+        # ``weights``: another kind of job's stages and shares (a print job's); a generation
+        # job's are the stages it runs, with STAGE_WEIGHTS.
         self.job, self.worker, self.interval = job, worker, interval
         self.shown, self.written = "", 0.0
         self.stage_started: dict[str, float] = {}
-        stages = stages_of(job)
-        total = sum(STAGE_WEIGHTS[stage] for stage in stages)
+        weights = weights or {stage: STAGE_WEIGHTS[stage] for stage in stages_of(job)}
+        total = sum(weights.values())
         self.start_of, done = {}, 0.0
-        for stage in stages:
+        for stage, weight in weights.items():
             self.start_of[stage] = done / total
-            done += STAGE_WEIGHTS[stage]
-        self.share = {stage: STAGE_WEIGHTS[stage] / total for stage in stages}
+            done += weight
+        self.share = {stage: weight / total for stage, weight in weights.items()}
 
     def fraction(self, stage: str, within: float) -> float:
         return self.start_of[stage] + self.share[stage] * max(0.0, min(1.0, within))
@@ -120,8 +128,9 @@ class Progress:
         if not force and shown == self.shown and now - self.written < self.interval:
             return
         self.shown, self.written = shown, now
-        renewed = GenerationJob.objects.filter(
-            pk=self.job.pk, status=GenerationJob.Status.RUNNING, lease_owner=self.worker
+        model = type(self.job)
+        renewed = model.objects.filter(
+            pk=self.job.pk, status=model.Status.RUNNING, lease_owner=self.worker
         ).update(stage=shown[:60], progress=self.fraction(stage, within),
                  lease_expires=timezone.now() + timedelta(seconds=settings.CUALIFY_GENERATION_LEASE_SECONDS))
         if not renewed:
@@ -172,15 +181,17 @@ def _refusal_code(exc: Exception) -> str:
     return exc.code if isinstance(exc, (GenerationRejected, EngineError)) else ""
 
 
-def _failed_attempt(job: GenerationJob, worker: str, exc: Exception, code: str) -> None:
-    """A refusal (``code``) fails at once; anything else is tried again until the attempts run out."""
-    logger.exception("generation job %s failed (attempt %s)", job.pk, job.attempts)
+def _failed_attempt(job, worker: str, exc: Exception, code: str, enqueue=generation_job_enqueue) -> None:
+    """A refusal (``code``) fails at once; anything else is tried again (``enqueue``) until the
+    attempts run out. For a generation job or a print job."""
+    model = type(job)
+    logger.exception("%s %s failed (attempt %s)", model.__name__, job.pk, job.attempts)
     error = code or f"{type(exc).__name__}: {exc}"[:2000]
-    mine = GenerationJob.objects.filter(pk=job.pk, status=GenerationJob.Status.RUNNING, lease_owner=worker)
+    mine = model.objects.filter(pk=job.pk, status=model.Status.RUNNING, lease_owner=worker)
     if code or job.attempts >= settings.CUALIFY_GENERATION_MAX_ATTEMPTS:
-        mine.update(status=GenerationJob.Status.FAILED, error=error, finished=timezone.now(), lease_owner="", lease_expires=None)
-    elif mine.update(status=GenerationJob.Status.QUEUED, error=error, lease_owner="", lease_expires=None, stage="", progress=0.0):
-        generation_job_enqueue(job)
+        mine.update(status=model.Status.FAILED, error=error, finished=timezone.now(), lease_owner="", lease_expires=None)
+    elif mine.update(status=model.Status.QUEUED, error=error, lease_owner="", lease_expires=None, stage="", progress=0.0):
+        enqueue(job)
 
 
 def _delete(names: list[str]) -> None:
@@ -260,12 +271,16 @@ def _encode_prompt(run: _Run) -> None:
     run.progress("encoding_prompt", force=True)
     encoder = get_prompt_encoder()
     match = encoder.match(job.prompt, _motif_texts(run.index_of))
-    if not match.weights:
-        raise GenerationRejected("no_match")
     run.colours = match.colours
-    job.prompt_match = {"normalised": match.normalised, "weights": [list(w) for w in match.weights],
-                        "similarities": [list(s) for s in match.similarities], "colours": list(run.colours)}
+    job.prompt_match = {"normalised": match.normalised, "similarities": [list(s) for s in match.similarities],
+                        "colours": list(run.colours), "off_topic": match.off_topic,
+                        "calibration": match.calibration.as_dict() if match.calibration else None,
+                        "weights": [] if match.off_topic else [list(w) for w in match.weights]}
     GenerationJob.objects.filter(pk=job.pk).update(prompt_match=job.prompt_match)
+    if match.off_topic or not match.weights:
+        # Nothing is drawn from a description the archive has no motif for; the closest motifs
+        # are kept above and offered as suggestions (generation.services.prompt_suggestions).
+        raise GenerationRejected("no_match")
     run.versions["text_encoder"] = {"name": encoder.name}
     run.classes = [(run.class_index(slug), weight) for slug, weight in match.weights]
     run.inputs = {"prompt": job.prompt, "matched": {slug: round(w, 3) for slug, w in match.weights}}
@@ -276,7 +291,7 @@ def _project_reference(run: _Run) -> None:
     (when one is active and its guess has a generator class), else the first class."""
     from PIL import Image
 
-    from ..runtime import get_model
+    from ..runtime import get_model, get_neutral_features
 
     job = run.job
     run.progress("projecting", force=True)
@@ -288,8 +303,11 @@ def _project_reference(run: _Run) -> None:
         top_index = classifier.engine.predict([picture])[0].top[0][0]
         guessed = classifier.version.motif_slug(top_index)
         run.base_class = run.index_of.get(guessed, 0)
+    # With a perceptual loss in the neutral ImageNet space besides the pixel losses: the projected
+    # motif is recognised more often (bench/projection.py).
     run.ws = run.engine.project_reference(
         picture, class_index=run.base_class, steps=settings.CUALIFY_PROJECTION_STEPS,
+        feature_fn=get_neutral_features().perceptual,
         callback=lambda step, total: run.progress("projecting", step / max(total, 1)),
     )
     # ``started_from``: the motif whose class the projection started from, which the job page names.

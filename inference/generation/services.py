@@ -6,8 +6,6 @@ The ``GenerationJob`` row is the truth; the queue only carries its id.
 """
 from __future__ import annotations
 
-import io
-import json
 import logging
 import random
 from dataclasses import dataclass
@@ -25,7 +23,7 @@ from core.limits import GENERATION_DEFAULTS as DEFAULTS
 from motifs import services as archive
 from motifs.models import Motif, MotifImage
 
-from ..models import GeneratedImage, GenerationJob, ModelKind, ModelVersion
+from ..models import GeneratedImage, GenerationJob, ModelKind, ModelVersion, PrintJob
 from .messages import error_message, job_progress, job_timings
 
 logger = logging.getLogger(__name__)
@@ -185,29 +183,42 @@ def generation_job_create(*, request: GenerationRequest, user=None, session_key:
         if stored:
             job.reference.storage.delete(stored)
         raise
-    # After the commit: a worker must find the row. Were the broker down, the sweeper re-sends it.
+    return _enqueued(job, generation_job_enqueue)
+
+
+def _enqueued(job, enqueue):
+    """``job`` as stored, once sent. After the commit, so that a worker finds the row; were the
+    broker down, the sweeper re-sends it."""
     try:
-        generation_job_enqueue(job)
+        enqueue(job)
     except Exception:
-        logger.exception("could not enqueue generation job %s; the sweeper will", job.pk)
+        logger.exception("could not enqueue %s %s; the sweeper will", type(job).__name__, job.pk)
     job.refresh_from_db()
     return job
 
 
+def _send(job, task: str, name: str) -> None:
+    from .. import queues  # generation and print jobs alike run in the generate cluster
+
+    queues.enqueue(queues.GENERATE, f"inference.generation.tasks.{task}", job.pk,
+                   task_name=f"{name}-{job.public_id.hex[:12]}-{job.attempts}")
+
+
 def generation_job_enqueue(job: GenerationJob) -> None:
-    from .. import queues
-
-    queues.enqueue(queues.GENERATE, "inference.generation.tasks.generate", job.pk,
-                   task_name=f"generate-{job.public_id.hex[:12]}-{job.attempts}")
+    _send(job, "generate", "generate")
 
 
-def generation_job_cancel(*, job: GenerationJob) -> bool:
-    """Cancel a queued or running job; a running worker notices at its next step."""
-    cancelled = GenerationJob.objects.filter(
-        pk=job.pk, status__in=[GenerationJob.Status.QUEUED, GenerationJob.Status.RUNNING]
-    ).update(status=GenerationJob.Status.CANCELLED, finished=timezone.now(), lease_owner="", lease_expires=None, stage="")
+def job_cancel(*, job) -> bool:
+    """Cancel a queued or running job, a generation or a print job; a running worker notices at
+    its next step and writes nothing."""
+    model = type(job)
+    cancelled = model.objects.filter(pk=job.pk, status__in=[model.Status.QUEUED, model.Status.RUNNING]).update(
+        status=model.Status.CANCELLED, finished=timezone.now(), lease_owner="", lease_expires=None, stage="")
     job.refresh_from_db()
     return bool(cancelled)
+
+
+generation_job_cancel = job_cancel  # the name the generation doors (site, API, admin) call
 
 
 def generation_job_retry(*, job: GenerationJob) -> bool:
@@ -222,22 +233,27 @@ def generation_job_retry(*, job: GenerationJob) -> bool:
 
 
 def generation_sweep() -> dict[str, int]:
-    """Scheduled: hand jobs whose worker died (lease ran out) to another worker, fail those out
-    of attempts, and re-send queued jobs the broker may have dropped. Enqueueing twice is
-    harmless: only one worker can claim a job."""
+    """Scheduled: hand generation and print jobs whose worker died (lease ran out) to another
+    worker, fail those out of attempts, and re-send queued jobs the broker may have dropped.
+    Enqueueing twice is harmless: only one worker can claim a job."""
+    counts = [_sweep(GenerationJob, generation_job_enqueue), _sweep(PrintJob, print_job_enqueue)]
+    return {key: sum(count[key] for count in counts) for key in ("failed", "resent")}
+
+
+def _sweep(model, enqueue) -> dict[str, int]:
     now = timezone.now()
     lease = timedelta(seconds=settings.CUALIFY_GENERATION_LEASE_SECONDS)
     limit = settings.CUALIFY_GENERATION_MAX_ATTEMPTS
-    expired = GenerationJob.objects.filter(status=GenerationJob.Status.RUNNING, lease_expires__lt=now)
+    expired = model.objects.filter(status=model.Status.RUNNING, lease_expires__lt=now)
     failed = expired.filter(attempts__gte=limit).update(
-        status=GenerationJob.Status.FAILED, error="lost", finished=now, lease_owner="", lease_expires=None
+        status=model.Status.FAILED, error="lost", finished=now, lease_owner="", lease_expires=None
     )
     resent = 0
     for job in expired.filter(attempts__lt=limit):
-        generation_job_enqueue(job)
+        enqueue(job)
         resent += 1
-    for job in GenerationJob.objects.filter(status=GenerationJob.Status.QUEUED, created__lt=now - lease):
-        generation_job_enqueue(job)
+    for job in model.objects.filter(status=model.Status.QUEUED, created__lt=now - lease):
+        enqueue(job)
         resent += 1
     return {"failed": failed, "resent": resent}
 
@@ -250,7 +266,7 @@ def ensure_sweep_schedule(using: str = "default") -> None:
 
     Schedule.objects.using(using).update_or_create(
         func=SWEEP_TASK,
-        defaults={"name": "cualify: sweep generation jobs", "schedule_type": Schedule.MINUTES,
+        defaults={"name": "cualify: sweep generation and print jobs", "schedule_type": Schedule.MINUTES,
                   "minutes": settings.CUALIFY_GENERATION_SWEEP_MINUTES, "repeats": -1},
     )
 
@@ -274,6 +290,20 @@ def generated_image_promote(*, image: GeneratedImage, motif: Motif, curator) -> 
 
 
 
+SUGGESTIONS = 3  # closest motifs offered when a description matches none
+
+
+def prompt_suggestions(job: GenerationJob) -> list[dict]:
+    """For a prompt job that matched no motif: the closest published motifs, best first, as
+    ``{"motif", "name", "similarity"}`` (every door shows these as guesses, not answers)."""
+    if job.error != "no_match" or not job.prompt_match.get("similarities"):
+        return []
+    ranked = [(slug, value) for slug, value in job.prompt_match["similarities"]]
+    published = {m.slug: m for m in Motif.objects.published().filter(slug__in=[slug for slug, _ in ranked])}
+    return [{"motif": slug, "name": published[slug].name, "similarity": round(value, 4)}
+            for slug, value in ranked if slug in published][:SUGGESTIONS]
+
+
 def generation_job_summary(job: GenerationJob, image_url) -> dict:
     """A job as every machine-facing door answers it (the site's progress polling, the REST API,
     the Flask-compatible service); ``image_url(image)`` makes each result's address."""
@@ -283,6 +313,7 @@ def generation_job_summary(job: GenerationJob, image_url) -> dict:
         "job_id": str(job.public_id), "status": job.status, "finished": job.is_finished,
         "stage": progress.stage, "stage_label": progress.stage_label, "progress": progress.fraction,
         "error": error_message(job.error) if failed else "",
+        "suggestions": prompt_suggestions(job) if failed else [],
         "mode": job.mode, "seed": job.seed, "count": job.count, "motifs": job.motifs, "prompt": job.prompt,
         "matched": [{"motif": slug, "weight": weight} for slug, weight in job.prompt_match.get("weights", [])],
         "colours": job.prompt_match.get("colours", []),
@@ -300,23 +331,100 @@ def job_png(image: GeneratedImage) -> bytes:
         return handle.read()
 
 
-def print_export(*, image: GeneratedImage, tile_cm: float, fabric_width_cm: float, fabric_height_cm: float) -> bytes:
-    """The tile upscaled to ``tile_cm`` at 300 dpi and repeated over the fabric, as PNG bytes that
-    keep every text chunk of the result (job, seed, parameters, inputs, models) plus the print's
-    own size, and the AI-generated markers (``png_bytes`` always writes them). Runs in the web
-    process (Pillow only) until print files are made in the worker: bounded by
-    CUALIFY_PRINT_MAX_MEGAPIXELS and throttled by the ``print`` rate."""
-    from PIL import Image
+# --- print files ------------------------------------------------------------------------------
 
-    from .images import AI_METADATA, XMP_KEY, png_bytes, print_tile, read_png_metadata
 
-    data = job_png(image)
-    tile = Image.open(io.BytesIO(data)).convert("RGB")
-    sheet = print_tile(tile, tile_cm=tile_cm, fabric_width_cm=fabric_width_cm, fabric_height_cm=fabric_height_cm,
-                       dpi=limits.PRINT_DPI, max_megapixels=settings.CUALIFY_PRINT_MAX_MEGAPIXELS)
-    written_by_png_bytes = {"Software", XMP_KEY, *AI_METADATA}
-    metadata = {key: value for key, value in read_png_metadata(data).items() if key not in written_by_png_bytes}
-    metadata["print"] = json.dumps({"tile_cm": tile_cm, "fabric_width_cm": fabric_width_cm,
-                                    "fabric_height_cm": fabric_height_cm, "dpi": limits.PRINT_DPI}, sort_keys=True)
-    return png_bytes(sheet, metadata, dpi=limits.PRINT_DPI)
+@dataclass(frozen=True)
+class PrintSizes:
+    """A print job's files in pixels: the tile at 300 dpi, and the fabric at 150 dpi with the
+    tile it repeats."""
 
+    tile_px: int
+    fabric_width_px: int
+    fabric_height_px: int
+    fabric_tile_px: int
+
+
+def print_sizes(*, tile_cm, fabric_width_cm, fabric_height_cm) -> PrintSizes:
+    """The one rule of a print's size, checked by every door before anything is queued and by the
+    worker again: the bounds of ``core.limits``, the tile file within CUALIFY_PRINT_MAX_MEGAPIXELS
+    at 300 dpi, the fabric file within CUALIFY_PRINT_FABRIC_MAX_MEGAPIXELS at 150 dpi. Pure
+    arithmetic (no image is touched); raises GenerationRejected."""
+    if tile_cm not in limits.PRINT_TILE_CM or not all(side in limits.PRINT_FABRIC_CM
+                                                       for side in (fabric_width_cm, fabric_height_cm)):
+        raise GenerationRejected("bad_print_size", f"{tile_cm!r} {fabric_width_cm!r} {fabric_height_cm!r}"[:120])
+    tile_px = limits.print_px(tile_cm, limits.PRINT_DPI)
+    if tile_px * tile_px > settings.CUALIFY_PRINT_MAX_MEGAPIXELS * 1_000_000:
+        raise GenerationRejected("too_large_tile", f"{tile_px} x {tile_px} px")
+    width_px, height_px = (limits.print_px(side, limits.PRINT_FABRIC_DPI) for side in (fabric_width_cm, fabric_height_cm))
+    if width_px * height_px > settings.CUALIFY_PRINT_FABRIC_MAX_MEGAPIXELS * 1_000_000:
+        raise GenerationRejected("too_large_fabric", f"{width_px} x {height_px} px")
+    return PrintSizes(tile_px=tile_px, fabric_width_px=width_px, fabric_height_px=height_px,
+                      fabric_tile_px=limits.print_px(tile_cm, limits.PRINT_FABRIC_DPI))
+
+
+def print_limits() -> dict:
+    """The print limits as the API and its errors state them."""
+    return {"tile_dpi": limits.PRINT_DPI, "tile_max_megapixels": settings.CUALIFY_PRINT_MAX_MEGAPIXELS,
+            "fabric_dpi": limits.PRINT_FABRIC_DPI, "fabric_max_megapixels": settings.CUALIFY_PRINT_FABRIC_MAX_MEGAPIXELS}
+
+
+def print_availability() -> str:
+    """'' when a print job would be picked up, else the reason's code: print jobs run in the
+    ``generate`` cluster, which must have a live worker (said at once, before anything is stored)."""
+    from .. import health, queues
+
+    if health.queue_is_sync() or queues.GENERATE in health.live_clusters():
+        return ""
+    return "no_print_worker"
+
+
+def print_job_create(*, image: GeneratedImage, tile_cm: float, fabric_width_cm: float,
+                     fabric_height_cm: float) -> PrintJob:
+    """Check and queue print files of ``image``; raises GenerationRejected before anything is stored."""
+    reason = print_availability()
+    if reason:
+        raise GenerationRejected(reason)
+    sizes = print_sizes(tile_cm=tile_cm, fabric_width_cm=fabric_width_cm, fabric_height_cm=fabric_height_cm)
+    job = PrintJob(image=image, tile_cm=tile_cm, fabric_width_cm=fabric_width_cm, fabric_height_cm=fabric_height_cm,
+                   tile_px=sizes.tile_px, fabric_width_px=sizes.fabric_width_px, fabric_height_px=sizes.fabric_height_px)
+    job.full_clean(exclude=["image", "tile", "fabric"])
+    job.save()
+    return _enqueued(job, print_job_enqueue)
+
+
+def print_job_enqueue(job: PrintJob) -> None:
+    _send(job, "make_print", "print")
+
+
+PRINT_FILES = ("tile", "fabric")
+
+
+def print_file_name(job: PrintJob, which: str) -> str:
+    """The name a download of one print file gets."""
+    image = job.image
+    if which == "tile":
+        return f"cualify-{image.job.public_id.hex[:8]}-seed{image.seed}-tile-{job.tile_cm:g}cm-300dpi.png"
+    return (f"cualify-{image.job.public_id.hex[:8]}-seed{image.seed}-"
+            f"{job.fabric_width_cm:g}x{job.fabric_height_cm:g}cm-150dpi.png")
+
+
+def print_job_summary(job: PrintJob, file_url) -> dict:
+    """A print job as every door answers it (the site's progress polling, the REST API);
+    ``file_url(job, which)`` makes the address of its ``tile`` or ``fabric`` file."""
+    progress = job_progress(job)
+    succeeded = job.status == PrintJob.Status.SUCCEEDED
+    return {
+        "print_id": str(job.public_id), "status": job.status, "finished": job.is_finished,
+        "stage": progress.stage, "stage_label": progress.stage_label, "progress": progress.fraction,
+        "error": error_message(job.error) if job.status == PrintJob.Status.FAILED else "",
+        "job_id": str(job.image.job.public_id), "image_index": job.image.index,
+        "tile_cm": job.tile_cm, "fabric_width_cm": job.fabric_width_cm, "fabric_height_cm": job.fabric_height_cm,
+        "files": [{"file": which, "dpi": dpi, "width": width, "height": height,
+                   "url": file_url(job, which) if succeeded and getattr(job, which) else None}
+                  for which, dpi, width, height in (
+                      ("tile", limits.PRINT_DPI, job.tile_px, job.tile_px),
+                      ("fabric", limits.PRINT_FABRIC_DPI, job.fabric_width_px, job.fabric_height_px))],
+        "timings": job_timings(job),
+        "created": job.created.isoformat(), "finished_at": job.finished.isoformat() if job.finished else None,
+    }

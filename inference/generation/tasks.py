@@ -11,3 +11,9 @@ def sweep_generation_jobs() -> dict:
     from .services import generation_sweep
 
     return generation_sweep()
+
+
+def make_print(print_id: int) -> None:
+    from .print_pipeline import print_run
+
+    print_run(print_id)

@@ -1,6 +1,7 @@
 """Generation pages: the form (motif thumbnails, three modes), the job page with its progress
-bar, results (download, 3×3 repeat, print export, re-run, use as reference, classify,
-promote) and the visitor's history. Nothing here imports torch: the work is in the cluster."""
+bar, results (download, 3×3 repeat, print on fabric, re-run, use as reference, classify,
+promote), print jobs (progress, cancel, files) and the visitor's history. Nothing here imports
+torch or composes a print file: the work is in the cluster."""
 import io
 import uuid
 
@@ -9,7 +10,7 @@ from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.http import Http404, HttpResponse, JsonResponse
+from django.http import FileResponse, Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
@@ -26,7 +27,7 @@ from ..classification import services
 from . import messages as generation_messages
 from . import services as generation
 from .forms import GenerateForm, PrintForm, PromoteForm
-from ..models import GeneratedImage, GenerationJob, ModelKind, ModelVersion
+from ..models import GeneratedImage, GenerationJob, ModelKind, ModelVersion, PrintJob
 from ..visitors import record_session_key, viewer_key
 
 UNAVAILABLE = {
@@ -131,6 +132,8 @@ def job_page(request, public_id):
         "started_from": {"motif": motifs.get(started_from), "slug": started_from} if started_from else None,
         "chosen": [{"motif": motifs.get(item["slug"]), **item} for item in job.motifs],
         "error_message": generation_messages.error_message(job.error) if job.status == GenerationJob.Status.FAILED else "",
+        "suggestions": generation.prompt_suggestions(job) if job.status == GenerationJob.Status.FAILED else [],
+        "colours": generation_messages.colour_labels(job.prompt_match.get("colours", [])),
         "print_form": PrintForm(), "promote_form": PromoteForm() if is_curator(request.user) else None,
         "timings": generation_messages.timing_rows(job),
     })
@@ -142,10 +145,14 @@ def job_status(request, public_id):
 
 @require_POST
 def job_cancel(request, public_id):
-    job = _job_or_404(request, public_id)
-    if generation.generation_job_cancel(job=job):
-        messages.info(request, _("The job was cancelled."))
-    return redirect("generate_job", public_id=job.public_id)
+    return _cancel(request, _job_or_404(request, public_id), _("The job was cancelled."), "generate_job")
+
+
+def _cancel(request, job, message: str, page: str):
+    """Cancel a generation or print job of the visitor's and go back to its page."""
+    if generation.job_cancel(job=job):
+        messages.info(request, message)
+    return redirect(page, public_id=job.public_id)
 
 
 def reference_file(request, public_id):
@@ -182,27 +189,69 @@ def image_repeat(request, public_id, index):
 
 
 def image_print(request, public_id, index):
+    """"Print on fabric": the form, with its limits said before anyone asks (GET), then a print
+    job that a worker makes (POST). The web process composes no print file."""
     image = _image_or_404(request, public_id, index)
-    form = PrintForm(request.GET or None)
+    if request.method != "POST":
+        return _print_form(request, image, PrintForm())
+    form = PrintForm(request.POST)
     if not form.is_valid():
-        return render(request, "inference/print.html", {"image": image, "form": form}, status=400 if request.GET else 200)
-    refused = rate_limit_response(request, "print")  # the form is cheap, each export is not
+        return _print_form(request, image, form, status=400)
+    refused = rate_limit_response(request, "print")  # the form is cheap, each print job is not
     if refused is not None:
         return refused
-    from ..engines.errors import GenerationError
-
     try:
-        png = generation.print_export(image=image, **form.cleaned_data)
-    except GenerationError as exc:
-        form.add_error(None, generation_messages.error_message(exc.code))
-        return render(request, "inference/print.html", {"image": image, "form": form}, status=400)
-    data = form.cleaned_data
-    response = HttpResponse(png, content_type="image/png")
-    response["Content-Disposition"] = (
-        f'attachment; filename="cualify-{public_id.hex[:8]}-seed{image.seed}-'
-        f'{data["fabric_width_cm"]:g}x{data["fabric_height_cm"]:g}cm-300dpi.png"'
-    )
-    return response
+        job = generation.print_job_create(image=image, **form.cleaned_data)
+    except generation.GenerationRejected as exc:
+        form.add_error(None, exc.message)
+        return _print_form(request, image, form, status=503 if exc.code == "no_print_worker" else 400)
+    return redirect("generate_print", public_id=job.public_id)
+
+
+def _print_form(request, image, form, status=200):
+    return render(request, "inference/print.html", {"image": image, "form": form,
+                                                    "prints": selectors.prints_of_image(image)}, status=status)
+
+
+def _print_or_404(request, public_id) -> PrintJob:
+    job = selectors.print_job_for_viewer(public_id=public_id, user=request.user, session_key=viewer_key(request))
+    if job is None:
+        raise Http404
+    return job
+
+
+def print_status_data(job: PrintJob) -> dict:
+    """The print job as JSON for its page's progress bar (the shape ``job.js`` reads)."""
+    progress = generation_messages.job_progress(job)
+    summary = generation.print_job_summary(job, lambda job, which: reverse("generate_print_file", args=[job.public_id, which]))
+    return {**summary, "label": progress.label, "percent": progress.percent}
+
+
+def print_page(request, public_id):
+    job = _print_or_404(request, public_id)
+    return render(request, "inference/print_job.html", {
+        "job": job, "image": job.image, "progress": generation_messages.job_progress(job),
+        "files": print_status_data(job)["files"], "timings": generation_messages.timing_rows(job),
+        "error_message": generation_messages.error_message(job.error) if job.status == PrintJob.Status.FAILED else "",
+    })
+
+
+def print_status(request, public_id):
+    return JsonResponse(print_status_data(_print_or_404(request, public_id)))
+
+
+@require_POST
+def print_cancel(request, public_id):
+    return _cancel(request, _print_or_404(request, public_id), _("The print job was cancelled."), "generate_print")
+
+
+def print_file(request, public_id, which):
+    """A print file, private like the result it was made from; streamed (it may be 100 MB)."""
+    job = _print_or_404(request, public_id)
+    if which not in generation.PRINT_FILES or job.status != PrintJob.Status.SUCCEEDED or not getattr(job, which):
+        raise Http404
+    return FileResponse(getattr(job, which).open("rb"), content_type="image/png",
+                        as_attachment=True, filename=generation.print_file_name(job, which))
 
 
 @require_POST

@@ -62,6 +62,21 @@ def test_json_output_has_the_figures_and_they_are_stored_on_the_version(classifi
         assert row["n_real"] == (3 if slug in ARCHIVED else 0)
     # The mean KID is over the motifs that have one.
     assert data["kid"] == pytest.approx(sum(per_motif[s]["kid"] for s in ARCHIVED) / 3, abs=1e-5)
+    # The figures the generator's goals are stated in, flat.
+    assert data["agreement_min"] == min(row["agreement"] for row in per_motif.values())
+    assert data["diversity_archive"] == data["diversity_real"] and data["resolution"] == 64
+    assert (data["frechet_neutral"], data["frechet_neutral_floor"]) == (
+        data["neutral"]["frechet"], data["neutral"]["floor"]["frechet"])
+    # The neutral ImageNet space, beside the archive against itself.
+    neutral = data["neutral"]
+    assert "ImageNet EfficientNet-Lite0" in neutral["features"]
+    assert neutral["frechet"] > 0 and neutral["floor"]["frechet"] >= 0 and neutral["floor"]["kid_overall"] is not None
+    assert neutral["pairs"] == 3 * 6 and 0 <= neutral["near_duplicates"] <= 18
+    for slug, row in neutral["per_motif"].items():
+        archived = slug in ARCHIVED
+        assert (row["near_duplicates"] is not None) == archived and (row["closest_real_pair"] is not None) == archived
+        assert row["kid_floor"] is None  # 3 archive images: halves of 1 and 2 are too few for a KID
+        assert 0 < row["diversity"] <= 2
 
     generator.refresh_from_db()
     assert generator.metrics["evaluation"] == data
@@ -72,8 +87,11 @@ def test_the_table_says_what_the_json_says_and_the_admin_shows_it(classifier, ge
     table = run("--per-class", "2", "--seed", "7")
     data = json.loads(run("--json", "--per-class", "2", "--seed", "7"))  # same seed: same figures
 
-    assert f"Fréchet distance   {data['frechet']:.4f}" in table
-    assert f"agreement          {data['agreement']:.3f}" in table
+    neutral = data["neutral"]
+    assert f"Fréchet {data['frechet']:.4f}" in table
+    assert f"Fréchet {neutral['frechet']:.4f} ({neutral['floor']['frechet']:.4f})" in table
+    assert f"near-duplicate pairs {neutral['near_duplicates']} of {neutral['pairs']}" in table
+    assert f"agreement (the classifier calls a sample its motif)   {data['agreement']:.3f}" in table
     assert "kuda-laut" in table and "n generated 28, real 9" in table
 
     generator.refresh_from_db()
@@ -81,6 +99,8 @@ def test_the_table_says_what_the_json_says_and_the_admin_shows_it(classifier, ge
     with translation.override("en"):
         html = str(model_admin.metrics_table(generator))
     assert "Generator evaluation" in html and "merak" in html and f"{data['frechet']:.4f}" in html
+    assert f"{neutral['frechet']:.4f} (archive against itself: {neutral['floor']['frechet']:.4f})" in html
+    assert "near-duplicate pairs" in html
     assert "kimg" in html  # the training figures are still listed above it
     assert f"FD {data['frechet']:.3f}" in model_admin.headline_metrics(generator)
 
@@ -127,3 +147,20 @@ def test_the_admin_shows_the_shipped_figures_with_the_classifier_named_by_hash(g
     shipped = generator.metrics["evaluation"]
     assert "Generator evaluation" in html and shipped["classifier_sha256"][:12] in html
     assert f"{shipped['frechet']:.4f}" in html and "bebek-setaman" in html
+
+
+def test_a_generator_that_repeats_itself_is_caught_as_near_duplicates():
+    """Neutral figures on hand-made sets: one motif's "samples" are one image four times (every
+    pair a near-duplicate), another's are its archive images themselves (none, and a KID near
+    the floor's)."""
+    from inference.evaluation import neutral_evaluation
+
+    real = {slug: [render_motif(slug, 60000 + seed, 64) for seed in range(6)] for slug in ("merak", "kepiting")}
+    generated = {"merak": [render_motif("merak", 61000, 64)] * 4, "kepiting": list(real["kepiting"])}
+    result = neutral_evaluation(["kepiting", "merak"], generated, real, seed=0)
+    merak, kepiting = result["per_motif"]["merak"], result["per_motif"]["kepiting"]
+    assert merak["near_duplicates"] == merak["pairs"] == 6 and merak["diversity"] == pytest.approx(0, abs=1e-6)
+    assert kepiting["near_duplicates"] == 0 and kepiting["pairs"] == 15
+    assert kepiting["diversity"] == pytest.approx(kepiting["diversity_real"])
+    assert kepiting["kid"] < merak["kid"]
+    assert result["near_duplicates"] == 6 and result["floor"]["kid"] is not None

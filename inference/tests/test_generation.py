@@ -264,33 +264,10 @@ def test_results_are_private_to_their_owner_and_curators(client, finished_job, c
     assert client.get(settings.MEDIA_URL + image.file.name).status_code == 404  # never from /media/
 
 
-def test_repeat_preview_and_print_export_sizes(client, finished_job):
+def test_repeat_preview_size(client, finished_job):
+    # Print files are worker jobs: inference/tests/test_print_jobs.py.
     repeat = Image.open(io.BytesIO(client.get(reverse("generate_image_repeat", args=[finished_job.public_id, 0])).content))
     assert repeat.size == (64 * 3, 64 * 3)
-    url = reverse("generate_image_print", args=[finished_job.public_id, 0])
-    response = client.get(url, {"tile_cm": 5, "fabric_width_cm": 20, "fabric_height_cm": 10})
-    sheet = Image.open(io.BytesIO(response.content))
-    assert sheet.size == (2362, 1181) and round(sheet.info["dpi"][0]) == 300
-    client.cookies["cualify_language"] = "en"
-    too_big = client.get(url, {"tile_cm": 5, "fabric_width_cm": 300, "fabric_height_cm": 300})
-    html = too_big.content.decode()
-    assert too_big.status_code == 400 and "too large" in html and "65.5 × 65.5 cm" in html  # the limit, said
-    assert "at most 60 megapixels" in client.get(url).content.decode()  # said before anyone asks
-
-
-def test_a_print_file_keeps_the_results_parameters_and_the_ai_generated_markers(client, finished_job):
-    from inference.generation.images import AI_METADATA, XMP_KEY
-
-    image = finished_job.images.get()
-    original = read_png_metadata(generation.job_png(image))
-    response = client.get(reverse("generate_image_print", args=[finished_job.public_id, 0]),
-                          {"tile_cm": 2, "fabric_width_cm": 4, "fabric_height_cm": 3})
-    printed = read_png_metadata(response.content)
-    for key in ("job", "image_seed", "parameters", "inputs", "models"):
-        assert printed[key] == original[key], key
-    assert {key: printed[key] for key in AI_METADATA} == AI_METADATA
-    assert "trainedAlgorithmicMedia" in printed[XMP_KEY]
-    assert json.loads(printed["print"]) == {"tile_cm": 2.0, "fabric_width_cm": 4.0, "fabric_height_cm": 3.0, "dpi": 300}
 
 
 def test_classify_this_sends_the_result_through_the_classifier(client, finished_job, classifier):
@@ -525,3 +502,47 @@ def test_timings_of_an_old_record_are_shown_with_the_stage_names(client, finishe
     client.cookies["cualify_language"] = "en"
     html = client.get(reverse("generate_job", args=[finished_job.public_id])).content.decode()
     assert "<dt>Loading the models</dt>" in html and "<dt>Drawing the motifs</dt>" in html and "<dt>total</dt>" in html
+
+
+def test_a_description_no_motif_matches_says_so_with_the_closest_motifs_at_every_door(client, generator, sync_queue):
+    """The issue's own example: a blue car on a highway draws nothing; the site, the API and the
+    Flask-compatible service all say no motif matches and offer the closest motifs as guesses."""
+    from compat.app import create_app
+    from tests.api_fixtures import client_for
+
+    client.cookies["cualify_language"] = "en"
+    post(client, mode="prompt", prompt="mobil biru di jalan raya", count=1, seed=3)
+    job = GenerationJob.objects.get()
+    assert job.status == "failed" and job.error == "no_match" and not job.images.exists()
+    assert job.prompt_match["off_topic"] and job.prompt_match["weights"] == []
+    html = client.get(reverse("generate_job", args=[job.public_id])).content.decode()
+    assert "No motif in the archive matches this description" in html and "Closest motifs" in html
+    assert "What your description matched" not in html
+    suggested = generation.prompt_suggestions(job)
+    assert len(suggested) == 3 and all(f'?motif={item["motif"]}' in html for item in suggested)
+
+    api = client_for()
+    answer = api.post(reverse("api:generate"), {"mode": "prompt", "prompt": "a blue car on a highway"}, format="json")
+    assert answer.status_code == 202
+    status = api.get(answer.json()["status_url"]).json()
+    assert status["status"] == "failed" and status["error"].startswith("No motif in the archive matches")
+    assert [item["motif"] for item in status["suggestions"]] and status["matched"] == []
+
+    compat = create_app().test_client()
+    started = compat.post("/generate", data={"mode": "prompt", "prompt": "a laptop keyboard", "count": "1"})
+    assert started.status_code == 202, started.get_json()
+    polled = compat.get(f"/generate/{started.get_json()['job_id']}").get_json()
+    # The service answers in Indonesian unless asked otherwise.
+    assert polled["status"] == "failed" and polled["suggestions"] and "Tidak ada motif di arsip" in polled["error"]
+
+
+def test_the_colours_a_prompt_named_are_shown_in_the_readers_language(client, generator, sync_queue):
+    from inference.engines.prompt import COLOURS
+    from inference.generation.messages import COLOUR_LABELS
+
+    assert set(COLOUR_LABELS) == set(COLOURS)
+    post(client, mode="prompt", prompt="kepiting merah dan emas", count=1, seed=3)
+    job = GenerationJob.objects.get()
+    client.cookies["cualify_language"] = "id"
+    html = client.get(reverse("generate_job", args=[job.public_id])).content.decode()
+    assert "merah, emas" in html

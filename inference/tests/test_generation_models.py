@@ -60,11 +60,18 @@ def test_train_generator_trains_registers_and_reports(tmp_path, settings):
             add_image(motif, data=buffer.getvalue())
     out = StringIO()
     call_command("train_generator", "--kimg", "0.016", "--resolution", "32", "--batch", "4", "--activate",
-                 stdout=out, stderr=StringIO(), verbosity=0)
+                 stdout=out, stderr=StringIO(), verbosity=1)
     version = ModelVersion.objects.get(kind=ModelKind.GENERATOR, source="trained")
     assert version.is_active and sorted(version.class_names) == ["kepiting", "merak"]
     assert version.metrics["resolution"] == 32 and version.metrics["kimg"] >= 0.016
     assert "registered" in out.getvalue()
+    # Before it trained it said what it knew of the time (nothing yet); the next run learns from this one.
+    assert "time estimate: no earlier run here at 32 px, batch 4 on cpu" in out.getvalue()
+    from inference.training import generator_time_estimate
+
+    per_kimg = version.metrics["seconds_per_kimg"]
+    assert f": {per_kimg:.0f} s per kimg)" in generator_time_estimate(kimg=10, resolution=32, batch=4, device="cpu")
+    assert "no earlier run" in generator_time_estimate(kimg=10, resolution=64, batch=4, device="cpu")
 
 
 @pytest.mark.parametrize("args, message", [

@@ -27,7 +27,8 @@ walk(get_resolver().url_patterns)
 # pipeline, training and evaluation) and commands are the only places a model library may load.
 import importlib, pkgutil
 WORKER_ONLY = ("inference.engines", "inference.runtime", "inference.training", "inference.evaluation",
-               "inference.generation.pipeline", "inference.generation.tasks", "inference.classification.tasks")
+               "inference.generation.pipeline", "inference.generation.print_pipeline", "inference.generation.tasks",
+               "inference.classification.tasks")
 def walk_modules(package):
     # Not pkgutil.walk_packages: it imports every package it descends into, worker-only ones too.
     for info in pkgutil.iter_modules(importlib.import_module(package).__path__, package + "."):
@@ -49,6 +50,9 @@ print(",".join(heavy) or "none")
 engines = sorted(m for m in sys.modules if m.startswith("inference.engines")
                  and m not in ("inference.engines", "inference.engines.errors"))
 print(",".join(engines) or "none")
+# Nor does it load the workers' own code: the generation pipeline, the print files' composer, the tasks.
+worker = sorted(m for m in sys.modules if m.startswith(WORKER_ONLY) and not m.startswith("inference.engines"))
+print(",".join(worker) or "none")
 # The installed distributions behind every module loaded (the web's own requirements).
 import importlib.metadata as metadata, json
 owners = metadata.packages_distributions()
@@ -60,9 +64,10 @@ def test_the_web_process_imports_no_model_library(tmp_path):
     result = subprocess.run([sys.executable, "-c", CHECK], cwd=settings.BASE_DIR, capture_output=True, text=True,
                             env={"PATH": "/usr/bin:/bin", "CUALIFY_DATA_DIR": str(tmp_path), "HOME": str(tmp_path)})
     assert result.returncode == 0, result.stderr
-    heavy, engines, distributions = result.stdout.strip().splitlines()[-3:]
+    heavy, engines, worker, distributions = result.stdout.strip().splitlines()[-4:]
     assert heavy == "none", f"model libraries loaded in the web process: {heavy}"
     assert engines == "none", f"engine modules loaded in the web process: {engines}"
+    assert worker == "none", f"queue-worker modules loaded in the web process: {worker}"
     # ... and a web host installed from requirements/web.txt has all it imports.
     loaded = {canonical(name) for name in json.loads(distributions)}
     assert "django" in loaded and "pillow" in loaded

@@ -1,4 +1,5 @@
-// Job page: while the job runs, poll its status, move the progress bar, and reload when done.
+// Job page (a generation job or a print job): while it runs, poll its status, move the progress
+// bar, and reload when done.
 // The text and the bar come from one answer (the server's job_progress), so they always agree.
 const job = document.querySelector("[data-job]");
 if (job && job.dataset.finished === "false") {

@@ -94,3 +94,14 @@ def test_a_folder_of_images_without_class_folders_trains_unconditionally(tmp_pat
     assert dataset.class_names == () and dataset.c_dim == 0
     result = Trainer(tiny_options(tmp_path, kimg=0.008), dataset=dataset).run()
     assert load_checkpoint(result.checkpoint).G_ema.c_dim == 0
+
+
+def test_the_run_estimates_its_own_time_after_its_first_steps(tmp_path, capsys):
+    from stylegan2_ada.train import format_duration
+
+    write_dataset(tmp_path / "data")
+    result = Trainer(tiny_options(tmp_path, estimate_steps=2, progress=True)).run()  # 8 steps in all
+    assert result.estimated_seconds > 0
+    assert "time estimate: about" in capsys.readouterr().err
+    assert Trainer(tiny_options(tmp_path, outdir=str(tmp_path / "short"), kimg=0.008)).run().estimated_seconds is None
+    assert [format_duration(s) for s in (40, 720, 6060)] == ["40 s", "12 min", "1 h 41 min"]

@@ -1,9 +1,10 @@
-"""Fréchet distance, KID, diversity and agreement on feature vectors with known answers."""
+"""Fréchet distance, KID, diversity, near-duplicates and agreement on feature vectors with known answers."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
+from inference.engines import metrics
 from inference.engines.metrics import (
     agreement,
     frechet_distance,
@@ -113,3 +114,16 @@ def test_agreement_is_the_share_of_matching_slugs_and_none_is_a_miss():
 def test_bad_input_is_a_value_error_that_says_what_is_wrong(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+def test_the_closest_pair_and_the_pairs_closer_than_a_threshold():
+    rows = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 0.1], [-1.0, 0.0]])
+    closest = metrics.closest_pair_distance(rows)
+    assert closest == pytest.approx(1 - 1 / np.sqrt(1.01))  # rows 0 and 2
+    assert metrics.pairs_closer_than(rows, closest) == 0  # strictly closer: the archive has none
+    assert metrics.pairs_closer_than(rows, closest + 1e-9) == 1
+    assert metrics.pairs_closer_than(rows, 1.5) == 4  # not rows 0 and 3 (distance 2), nor 2 and 3 (1.995)
+    with pytest.raises(ValueError, match="threshold must be finite"):
+        metrics.pairs_closer_than(rows, float("nan"))
+    with pytest.raises(ValueError, match="at least 2 rows"):
+        metrics.closest_pair_distance(rows[:1])

@@ -22,10 +22,12 @@ from inference.engines.prompt import (
     COLOURS,
     ERROR_EMPTY,
     MAX_PROMPT_CHARS,
+    OFF_TOPIC_PROMPTS,
     MotifText,
     PromptEncoder,
     PromptEncoderLoadError,
     PromptError,
+    calibrate_topic,
     canonical_colour,
     catalogue_key,
     check_prompt,
@@ -388,3 +390,39 @@ def test_mean_hue_agrees_with_colorsys_on_solid_colours():
             continue  # black, grey, white: no hue to speak of
         assert _hue_distance(found, _rgb_hue(rgb)) < 0.5
     assert mean_hue(np.full((4, 4, 3), 128, np.uint8)) is None
+
+
+# --- "no motif in the archive matches this description" --------------------------------------
+
+
+def test_the_threshold_sits_just_above_every_off_topic_prompt_and_below_every_name():
+    calibration = calibrate_topic([0.9, 1.0, 0.8], [0.2, 0.55, 0.4])
+    assert calibration.off_topic_max == 0.55 and calibration.on_topic_min == 0.8
+    assert 0.55 < calibration.threshold < 0.551
+    # A catalogue whose own names fall below the noise: halfway between the medians instead.
+    muddled = calibrate_topic([0.3, 0.5, 0.9], [0.2, 0.6, 0.4])
+    assert muddled.threshold == pytest.approx((0.5 + 0.4) / 2)
+    with pytest.raises(ValueError, match="needs on-topic and off-topic"):
+        calibrate_topic([], [0.1])
+
+
+@pytest.mark.parametrize("prompt", ["mobil biru di jalan raya", "a blue car on a highway", "income tax form",
+                                    "nasi goreng pedas", "asdfgh qwerty"])
+def test_a_description_of_something_no_motif_shows_matches_nothing(encoder, prompt):
+    match = encoder.match(prompt, CATALOGUE)  # none of these is a calibration prompt
+    assert match.off_topic and match.similarities[0][1] < match.calibration.threshold
+    assert match.as_dict()["off_topic"] is True
+
+
+@pytest.mark.parametrize("prompt", ["red peacock with gold", "bunga kenanga merah", "two dragons fighting",
+                                    "jellyfish in the sea", "a sleeping cat"])
+def test_a_description_of_an_archive_motif_still_matches(encoder, prompt):
+    match = encoder.match(prompt, CATALOGUE)
+    assert not match.off_topic and match.weights
+    assert match.calibration.on_topic_min > match.calibration.threshold > match.calibration.off_topic_max
+
+
+def test_the_calibration_prompts_are_not_the_held_out_ones():
+    from bench.prompt_topics import OFF_TOPIC, ON_TOPIC
+
+    assert not set(OFF_TOPIC_PROMPTS) & (set(OFF_TOPIC) | set(ON_TOPIC))

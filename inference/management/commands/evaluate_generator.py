@@ -17,8 +17,9 @@ from inference.models import ModelKind, ModelVersion
 
 class Command(BaseCommand):
     help = (
-        "Measure the active (or --version) generator against the archive in the active classifier's embedding "
-        "space: Fréchet distance, KID per motif, classifier agreement and diversity (generated and real). "
+        "Measure the active (or --version) generator against the archive: Fréchet distance and KID in the active "
+        "classifier's embedding and in the neutral ImageNet EfficientNet-Lite0 space (beside the archive against "
+        "itself), classifier agreement, diversity beside the archive's and near-duplicate pairs, per motif too. "
         "The result is stored in the version's metrics and shown in the admin."
     )
 
@@ -79,13 +80,25 @@ class Command(BaseCommand):
             f"(n generated {n['generated']}, real {n['real']}; {result['per_class']} per class, seed {result['seed']}, "
             f"psi {result['truncation']}):"
         )
-        self.stdout.write(f"  Fréchet distance   {figure(result['frechet'])}")
-        self.stdout.write(f"  KID (motif mean)   {figure(result['kid'])}   overall {figure(result['kid_overall'])}")
-        self.stdout.write(f"  agreement          {figure(result['agreement'], 3)}")
-        self.stdout.write(f"  diversity          {figure(result['diversity'])}   archive {figure(result['diversity_real'])}")
-        self.stdout.write(f"  {'motif':24s} {'KID':>8s} {'agree':>6s} {'div':>7s} {'div real':>8s} {'n gen':>5s} {'n real':>6s}")
+        neutral = result.get("neutral") or {}
+        floor = neutral.get("floor") or {}
+        self.stdout.write(f"  in the classifier's embedding:       Fréchet {figure(result['frechet'])}   "
+                          f"KID motif mean {figure(result['kid'])}   overall {figure(result['kid_overall'])}")
+        self.stdout.write(f"  in {neutral.get('features', 'the neutral space')}; archive against itself in brackets:")
+        self.stdout.write(f"    Fréchet {figure(neutral.get('frechet'))} ({figure(floor.get('frechet'))})   "
+                          f"KID motif mean {figure(neutral.get('kid'))} ({figure(floor.get('kid'))})   "
+                          f"overall {figure(neutral.get('kid_overall'))} ({figure(floor.get('kid_overall'))})")
+        self.stdout.write(f"    diversity {figure(neutral.get('diversity'))}, archive {figure(neutral.get('diversity_real'))}   "
+                          f"near-duplicate pairs {neutral.get('near_duplicates', '—')} of {neutral.get('pairs', '—')}")
+        self.stdout.write(f"  agreement (the classifier calls a sample its motif)   {figure(result['agreement'], 3)}")
+        self.stdout.write(f"  {'motif':24s} {'agree':>6s} {'KID':>8s} {'KID n.':>8s} {'floor':>8s} {'div n.':>7s} "
+                          f"{'archive':>7s} {'near-dup':>8s} {'n gen':>5s} {'n real':>6s}")
+        neutral_rows = neutral.get("per_motif") or {}
         for slug, row in result["per_motif"].items():
+            other = neutral_rows.get(slug, {})
+            duplicates = "—" if other.get("near_duplicates") is None else f"{other['near_duplicates']}/{other['pairs']}"
             self.stdout.write(
-                f"  {slug:24s} {figure(row['kid']):>8s} {figure(row['agreement'], 2):>6s} {figure(row['diversity']):>7s} "
-                f"{figure(row['diversity_real']):>8s} {row['n_generated']:>5d} {row['n_real']:>6d}"
+                f"  {slug:24s} {figure(row['agreement'], 2):>6s} {figure(row['kid']):>8s} {figure(other.get('kid')):>8s} "
+                f"{figure(other.get('kid_floor')):>8s} {figure(other.get('diversity')):>7s} "
+                f"{figure(other.get('diversity_real')):>7s} {duplicates:>8s} {row['n_generated']:>5d} {row['n_real']:>6d}"
             )

@@ -27,9 +27,12 @@ class Command(BaseCommand):
             raise CommandError("--batch must be between 2 and 256")
         if resume and not resume.is_file():
             raise CommandError(f"--resume {resume} is not a file")
-        from inference.training import checked_training_device, train_generator
+        from inference.training import checked_training_device, generator_time_estimate, train_generator
 
-        checked_training_device()
+        device = checked_training_device()
+        if options["verbosity"] > 0:
+            self.stdout.write(generator_time_estimate(kimg=kimg, resolution=resolution, batch=batch, device=device))
+            self.stdout.flush()
 
         try:
             trained = train_generator(kimg=kimg, resolution=resolution, batch=batch, seed=seed, resume=resume,
