@@ -19,7 +19,7 @@ from .classification import services
 from .generation import messages as generation_messages
 from .generation import services as generation
 from .models import (ClassificationRecord, Correction, GeneratedImage, GenerationJob, ModelKind, ModelVersion,
-                     WorkerHeartbeat)
+                     PrintJob, WorkerHeartbeat)
 
 # What the metrics a version carries mean (train_classifier, weights/manifest.json, the
 # generator and refiner trainers); a key without a label is shown as it is.
@@ -521,6 +521,42 @@ class GeneratedImageInline(admin.TabularInline):
     def preview(self, obj):
         return format_html('<img src="{}" alt="" width="96" height="96" style="image-rendering:pixelated">',
                            reverse("generate_admin_image", args=[obj.pk]))
+
+
+@admin.register(PrintJob)
+class PrintJobAdmin(admin.ModelAdmin):
+    """Print jobs, read-only (a visitor asks for them from a result): what was asked, how far the
+    worker is, why one failed; curators may cancel."""
+
+    list_display = [short_public_id, "status", "stage_text", "sizes", "attempts", "created", "finished"]
+    list_display_links = [short_public_id]
+    list_filter = ["status"]
+    search_fields = ["public_id", "error", "image__job__public_id"]
+    readonly_fields = _visible_fields(PrintJob)
+    fields = readonly_fields
+    actions = ["cancel"]
+
+    timings_table = json_display(PrintJob, "timings")
+
+    def has_add_permission(self, request):
+        return False
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("image__job")
+
+    @admin.display(description=_("stage"), ordering="stage")
+    def stage_text(self, obj):
+        return generation_messages.stage_label(obj.stage) or "—"
+
+    @admin.display(description=_("size"))
+    def sizes(self, obj):
+        return _("tile %(tile)s cm, cloth %(width)s × %(height)s cm") % {
+            "tile": f"{obj.tile_cm:g}", "width": f"{obj.fabric_width_cm:g}", "height": f"{obj.fabric_height_cm:g}"}
+
+    @admin.action(description=_("Cancel (queued or running jobs)"), permissions=["change"])
+    def cancel(self, request, queryset):
+        cancelled = sum(generation.job_cancel(job=job) for job in queryset)
+        self.message_user(request, _("%(count)d jobs cancelled.") % {"count": cancelled}, messages.SUCCESS)
 
 
 @admin.register(GenerationJob)

@@ -221,3 +221,23 @@ def test_the_purge_schedule_is_kept_in_step_with_the_setting(settings):
     privacy.ensure_purge_schedule()
     privacy.ensure_purge_schedule()
     assert Schedule.objects.filter(func=privacy.PURGE_TASK).count() == 1
+
+
+def test_the_deleted_file_count_includes_the_print_files_of_the_results(django_capture_on_commit_callbacks):
+    from django.core.files.base import ContentFile
+
+    from inference.models import PrintJob
+
+    user = UserFactory()
+    job = make_job(user=user)
+    counted_without_prints = len(stored_names(job))
+    printed = PrintJob(image=job.images.first(), tile_cm=2, fabric_width_cm=20, fabric_height_cm=10,
+                       status=PrintJob.Status.SUCCEEDED)
+    printed.tile.save("tile.png", ContentFile(b"tile"), save=False)
+    printed.fabric.save("fabric.png", ContentFile(b"fabric"), save=False)
+    printed.save()
+    names = [printed.tile.name, printed.fabric.name]
+    with django_capture_on_commit_callbacks(execute=True):
+        deleted = privacy.records_delete(classification_ids=[], job_ids=[job.pk])
+    assert deleted.files == counted_without_prints + 2 and deleted.generations == 1
+    assert not PrintJob.objects.exists() and not any(exists(name) for name in names)

@@ -1,7 +1,7 @@
 """Visitors' classifications and generations: deleted when they ask, and anonymous ones purged
 after ``CUALIFY_ANONYMOUS_RETENTION_DAYS``.
 
-Rows go in one transaction; their files (photos, heat maps, references, results) are removed
+Rows go in one transaction; their files (photos, heat maps, references, results, print files) are removed
 only after it commits (``inference.signals`` schedules that for every deleted row), so a
 rollback never leaves a row without its file. What a curator took into the archive (a promoted
 result, an accepted visitor contribution) is a separate ``MotifImage`` file and stays.
@@ -18,7 +18,7 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils import timezone
 
-from ..models import ClassificationRecord, GeneratedImage, GenerationJob
+from ..models import ClassificationRecord, GeneratedImage, GenerationJob, PrintJob
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +64,8 @@ def records_delete(*, classification_ids: list[int], job_ids: list[int]) -> Dele
         files = sum(bool(image) + bool(saliency) for image, saliency in records.values_list("image", "saliency"))
         files += sum(bool(name) for name in jobs.values_list("reference", flat=True))
         files += GeneratedImage.objects.filter(job__in=jobs).exclude(file="").count()
+        files += sum(bool(tile) + bool(fabric) for tile, fabric in
+                     PrintJob.objects.filter(image__job__in=jobs).values_list("tile", "fabric"))
         folders = [_results_folder(public_id.hex) for public_id in jobs.values_list("public_id", flat=True)]
         # Deleting through the ORM (not raw SQL) sends post_delete for every row, which
         # schedules its files' removal for after the commit.

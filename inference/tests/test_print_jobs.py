@@ -301,3 +301,17 @@ def test_a_print_job_past_a_limit_lowered_after_it_was_queued_fails_at_once_with
     job.refresh_from_db()
     assert job.status == "failed" and job.attempts == 1 and job.error == "too_large_tile" and not print_files()
     assert "That tile is too large to print" in client.get(reverse("generate_print", args=[job.public_id])).content.decode()
+
+
+def test_curators_see_print_jobs_in_the_admin_and_may_cancel_them(owner, curator_client):
+    _, image = owner
+    job = queued_print(image, error="")
+    html = curator_client.get(reverse("admin:inference_printjob_changelist")).content.decode()
+    assert job.public_id.hex[:8] in html and "tile 2 cm, cloth 20 × 10 cm" in html
+    assert curator_client.get(reverse("admin:inference_printjob_change", args=[job.pk])).status_code == 200
+    assert curator_client.get(reverse("admin:inference_printjob_add")).status_code == 403
+    response = curator_client.post(reverse("admin:inference_printjob_changelist"),
+                                   {"action": "cancel", "_selected_action": [job.pk]})
+    assert response.status_code == 302
+    job.refresh_from_db()
+    assert job.status == "cancelled"
