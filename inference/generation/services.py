@@ -245,9 +245,13 @@ def _sweep(model, enqueue) -> dict[str, int]:
     lease = timedelta(seconds=settings.CUALIFY_GENERATION_LEASE_SECONDS)
     limit = settings.CUALIFY_GENERATION_MAX_ATTEMPTS
     expired = model.objects.filter(status=model.Status.RUNNING, lease_expires__lt=now)
-    failed = expired.filter(attempts__gte=limit).update(
+    # The rows are found by a plain read and changed by primary key (the conditions checked
+    # again): a ranged UPDATE locks every row it scans in InnoDB and deadlocked with workers
+    # renewing their leases (seen on MariaDB in the cluster test).
+    out_of_attempts = list(expired.filter(attempts__gte=limit).values_list("pk", flat=True))
+    failed = expired.filter(pk__in=out_of_attempts, attempts__gte=limit).update(
         status=model.Status.FAILED, error="lost", finished=now, lease_owner="", lease_expires=None
-    )
+    ) if out_of_attempts else 0
     resent = 0
     for job in expired.filter(attempts__lt=limit):
         enqueue(job)
