@@ -523,8 +523,15 @@ class GeneratedImageInline(admin.TabularInline):
                            reverse("generate_admin_image", args=[obj.pk]))
 
 
+class StageTextMixin:
+    @admin.display(description=_("stage"), ordering="stage")
+    def stage_text(self, obj):
+        """The worker's stage code in the curator's language (as the site and the API say it)."""
+        return generation_messages.stage_label(obj.stage) or "—"
+
+
 @admin.register(PrintJob)
-class PrintJobAdmin(admin.ModelAdmin):
+class PrintJobAdmin(StageTextMixin, admin.ModelAdmin):
     """Print jobs, read-only (a visitor asks for them from a result): what was asked, how far the
     worker is, why one failed; curators may cancel."""
 
@@ -544,10 +551,6 @@ class PrintJobAdmin(admin.ModelAdmin):
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("image__job")
 
-    @admin.display(description=_("stage"), ordering="stage")
-    def stage_text(self, obj):
-        return generation_messages.stage_label(obj.stage) or "—"
-
     @admin.display(description=_("size"))
     def sizes(self, obj):
         return _("tile %(tile)s cm, cloth %(width)s × %(height)s cm") % {
@@ -560,7 +563,7 @@ class PrintJobAdmin(admin.ModelAdmin):
 
 
 @admin.register(GenerationJob)
-class GenerationJobAdmin(VisitorOwnerMixin, admin.ModelAdmin):
+class GenerationJobAdmin(StageTextMixin, VisitorOwnerMixin, admin.ModelAdmin):
     list_display = [short_public_id, "thumbnail", "mode", "status", "stage_text", "attempts", "owner", "created", "finished"]
     list_display_links = [short_public_id]
     list_filter = ["status", "mode"]
@@ -580,11 +583,6 @@ class GenerationJobAdmin(VisitorOwnerMixin, admin.ModelAdmin):
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("user").prefetch_related("images")
-
-    @admin.display(description=_("stage"), ordering="stage")
-    def stage_text(self, obj):
-        """The worker's stage code in the curator's language (as the site and the API say it)."""
-        return generation_messages.stage_label(obj.stage) or "—"
 
     @admin.display(description=_("First image"))
     def thumbnail(self, obj):
