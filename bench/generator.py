@@ -4,8 +4,10 @@
     .venv/bin/python bench/generator.py --resolutions 64 --train-steps 8
 
 Synthesis runs the generator in inference mode with const noise at 64, 128 and 256 px
-for batch 1 and 8; training runs full G+D steps (ADA on, lazy R1 amortised) at 64 px
-on random images and reports seconds per thousand real images.
+for batch 1 and 8; training runs full G+D steps at 128 px on random images — the classic
+discriminator (ADA on, lazy R1 amortised) and the projected one (frozen ImageNet
+EfficientNet-Lite0), each in float32 and in bfloat16 autocast — and reports seconds per
+thousand real images, side by side with the ratio to the classic float32 row.
 """
 
 from __future__ import annotations
@@ -40,6 +42,8 @@ class TrainingTiming:
     resolution: int
     batch: int
     seconds_per_kimg: float
+    discriminator: str = "stylegan2"
+    bf16: bool = False
 
 
 def _sync(device):
@@ -66,12 +70,14 @@ def time_synthesis(device, resolution, batch, channel_base, channel_max, repeats
     return SynthesisTiming(device.type, resolution, batch, count_parameters(G) / 1e6, batch * repeats / seconds)
 
 
-def time_training(device, resolution, batch, channel_base, channel_max, steps) -> TrainingTiming:
+def time_training(device, resolution, batch, channel_base, channel_max, steps, discriminator="stylegan2",
+                  bf16=False) -> TrainingTiming:
     images = torch.randint(0, 256, (64, 3, resolution, resolution), dtype=torch.uint8)
     dataset = ImageDataset(images=images, labels=torch.arange(64) % 4, class_names=("a", "b", "c", "d"))
     with tempfile.TemporaryDirectory() as outdir:
         options = TrainingOptions(data=outdir, outdir=outdir, batch_size=batch, channel_base=channel_base,
-                                  channel_max=channel_max, device=device.type, progress=False)
+                                  channel_max=channel_max, device=device.type, progress=False,
+                                  discriminator=discriminator, bf16=bf16)
         trainer = Trainer(options, dataset=dataset)
         trainer.augment.p.fill_(0.2)  # ADA active, as it is on a small archive
         trainer.step(1, batch)  # warm-up
@@ -81,7 +87,7 @@ def time_training(device, resolution, batch, channel_base, channel_max, steps) -
             trainer.step(index, (index + 2) * batch)  # index 0 and every r1_interval-th run R1
         _sync(device)
         seconds = time.perf_counter() - started
-    return TrainingTiming(device.type, resolution, batch, seconds / (steps * batch / 1000))
+    return TrainingTiming(device.type, resolution, batch, seconds / (steps * batch / 1000), discriminator, bf16)
 
 
 def main(argv=None) -> None:
@@ -93,7 +99,9 @@ def main(argv=None) -> None:
     parser.add_argument("--repeats", type=int, default=5, help="timed synthesis calls per row")
     parser.add_argument("--train-steps", type=int, default=16, help="timed training steps (one R1 step included)")
     parser.add_argument("--train-batch", type=int, default=16)
-    parser.add_argument("--train-resolution", type=int, default=64)
+    parser.add_argument("--train-resolution", type=int, default=128)
+    parser.add_argument("--train-variants", default="stylegan2,stylegan2+bf16,projected,projected+bf16",
+                        help="discriminator[+bf16], comma-separated")
     parser.add_argument("--devices", default="cpu,cuda" if torch.cuda.is_available() else "cpu")
     args = parser.parse_args(argv)
 
@@ -108,14 +116,20 @@ def main(argv=None) -> None:
                 print(f"{row.device:<7}{row.resolution:>6}{row.batch:>7}{row.params_millions:>14.2f}"
                       f"{row.images_per_second:>11.1f}", flush=True)
     print()
-    print(f"{'device':<7}{'res':>6}{'batch':>7}{'s/kimg':>10}{'min/kimg':>10}")
+    print(f"{'device':<7}{'res':>6}{'batch':>7}  {'discriminator':<15}{'s/kimg':>10}{'min/kimg':>10}{'ratio':>8}")
     for device_name in args.devices.split(","):
         if args.train_steps <= 0:
             break
-        row = time_training(torch.device(device_name), args.train_resolution, args.train_batch, args.cbase,
-                            args.cmax, args.train_steps)
-        print(f"{row.device:<7}{row.resolution:>6}{row.batch:>7}{row.seconds_per_kimg:>10.1f}"
-              f"{row.seconds_per_kimg / 60:>10.2f}", flush=True)
+        first = None
+        for variant in args.train_variants.split(","):
+            discriminator, _, precision = variant.partition("+")
+            bf16 = precision == "bf16" and device_name == "cpu"
+            row = time_training(torch.device(device_name), args.train_resolution, args.train_batch, args.cbase,
+                                args.cmax, args.train_steps, discriminator=discriminator, bf16=bf16)
+            first = first or row.seconds_per_kimg
+            label = discriminator + (" bf16" if bf16 else "")
+            print(f"{row.device:<7}{row.resolution:>6}{row.batch:>7}  {label:<15}{row.seconds_per_kimg:>10.1f}"
+                  f"{row.seconds_per_kimg / 60:>10.2f}{first / row.seconds_per_kimg:>7.2f}x", flush=True)
 
 
 if __name__ == "__main__":

@@ -28,6 +28,8 @@ def main() -> None:
     parser.add_argument("--per-motif", type=int, default=2)
     parser.add_argument("--steps", type=int, default=100, help="projection steps (the site's CUALIFY_PROJECTION_STEPS)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (a queue worker uses 1)")
+    parser.add_argument("--generator", type=Path, help="generator checkpoint (default: the one weights/ ships)")
+    parser.add_argument("--used-only", action="store_true", help="only the loss the worker uses (128 px perceptual)")
     args = parser.parse_args()
 
     import numpy as np
@@ -39,13 +41,15 @@ def main() -> None:
     from motifs.demo_art import render_motif
 
     torch.set_num_threads(args.threads)
-    generator = GeneratorEngine.load(ROOT / "weights" / "generator-demo-64.safetensors")
+    generator = GeneratorEngine.load(args.generator or shipped_generator())
     classifier = ClassifierEngine.load(ROOT / "weights" / "classifier-demo-yolo11n-cls.pt")
     neutral = NeutralFeatures()
     names = list(generator.class_names)
     rows: dict[str, list[dict]] = {"pixel and multi-scale MSE": [], "+ neutral perceptual, 224 px": [],
                                    "+ neutral perceptual, 128 px": []}
     losses = (None, lambda images: neutral.perceptual(images, size=224), neutral.perceptual)
+    if args.used_only:
+        rows, losses = {"+ neutral perceptual, 128 px": []}, (neutral.perceptual,)
     for index, slug in enumerate(names):
         for k in range(args.per_motif):
             reference = render_motif(slug, 77000 + 10 * index + k, 256)
@@ -65,6 +69,13 @@ def main() -> None:
     for label, found in rows.items():
         print(f"{label:28s} {statistics.mean(r['agrees'] for r in found):9.3f} {statistics.mean(r['neutral'] for r in found):12.4f} "
               f"{statistics.mean(r['mse'] for r in found):9.4f} {statistics.median(r['seconds'] for r in found):10.2f}")
+
+
+def shipped_generator() -> Path:
+    import json
+
+    manifest = json.loads((ROOT / "weights" / "manifest.json").read_text())
+    return ROOT / "weights" / next(m["file"] for m in manifest["models"] if m["kind"] == "generator")
 
 
 if __name__ == "__main__":

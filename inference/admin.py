@@ -237,6 +237,7 @@ class ModelVersionAdmin(admin.ModelAdmin):
             (_("KID (mean of motifs)"), _cell(evaluation.get("kid"))),
             (_("KID (all images)"), _cell(evaluation.get("kid_overall"))),
             (_("classifier agreement"), _cell(evaluation.get("agreement"))),
+            (_("recognised by “Classify this”"), _cell(evaluation.get("recognised"))),
             (_("diversity (generated / archive)"),
              f"{_cell(evaluation.get('diversity'))} / {_cell(evaluation.get('diversity_real'))}"),
             (_("images (generated / archive)"), f"{_cell(n.get('generated'))} / {_cell(n.get('real'))}"),

@@ -97,16 +97,21 @@ def generated_by_motif(
 
 
 def classify_images(engine, version: ModelVersion, images: Sequence, progress: Progress | None = None,
-                    stage: str = "classify") -> tuple[np.ndarray, list[str | None]]:
-    """(embeddings [N, D], predicted motif slug or None per image) in batches."""
-    embeddings, slugs = [], []
+                    stage: str = "classify") -> tuple[np.ndarray, list[str | None], list[bool]]:
+    """(embeddings [N, D], predicted motif slug or None per image, whether each answer is
+    accepted as a known motif under the version's calibration — what "Classify this" shows) in
+    batches."""
+    calibration = calibration_of(version)
+    embeddings, slugs, accepted = [], [], []
     for start in range(0, len(images), EMBED_BATCH):
-        for prediction in engine.predict(list(images[start:start + EMBED_BATCH])):
+        predictions = engine.predict(list(images[start:start + EMBED_BATCH]))
+        for prediction in predictions:
             embeddings.append(prediction.embedding)
             slugs.append(version.motif_slug(prediction.top[0][0]))
+        accepted += accepted_as_known(calibration, predictions)
         if progress:
             progress(stage, len(slugs), len(images))
-    return np.stack(embeddings), slugs
+    return np.stack(embeddings), slugs, accepted
 
 
 def embed_images(engine, images: Sequence, progress: Progress | None = None, stage: str = "embed") -> np.ndarray:
@@ -148,6 +153,12 @@ def _real_images_by_motif(slugs, size: int, progress: Progress | None = None) ->
 
 
 # --- the evaluation -----------------------------------------------------------------------------
+
+
+def _recognised(predicted: Sequence[str | None], accepted: Sequence[bool], wanted) -> float:
+    """Share of images answered as ``wanted`` (one slug, or one per image) and accepted."""
+    wanted = [wanted] * len(predicted) if isinstance(wanted, str) else list(wanted)
+    return sum(p == w and a for p, a, w in zip(predicted, accepted, wanted, strict=True)) / max(len(predicted), 1)
 
 
 def _round(value: float | None) -> float | None:
@@ -289,7 +300,7 @@ def evaluate_generator(
     order = sorted(generated)
     generated_images = [image for slug in order for image in generated[slug]]
     real_images = [image for slug in order for image in real.get(slug, [])]
-    generated_features, predicted = classify_images(classifier, classifier_version, generated_images, progress,
+    generated_features, predicted, accepted = classify_images(classifier, classifier_version, generated_images, progress,
                                                     "classify generated")
     real_features = embed_images(classifier, real_images, progress, "embed real")
     scale = math.sqrt(generated_features.shape[1])  # KID's x·y/d becomes the cosine similarity
@@ -304,6 +315,8 @@ def evaluate_generator(
                                                             subset_size=KID_SUBSET_SIZE, seed=seed))
             if r_count >= 2 else None,
             "agreement": _round(metrics.agreement(predicted[g_start:g_start + g_count], [slug] * g_count)),
+            "recognised": _round(_recognised(predicted[g_start:g_start + g_count], accepted[g_start:g_start + g_count],
+                                             slug)),
             "diversity": _round(metrics.mean_pairwise_distance(g)),
             "diversity_real": _round(metrics.mean_pairwise_distance(r)) if r_count >= 2 else None,
             "n_generated": g_count,
@@ -320,6 +333,8 @@ def evaluate_generator(
         "kid_overall": _round(metrics.kernel_inception_distance(
             generated_features * scale, real_features * scale, subsets=KID_SUBSETS, subset_size=KID_SUBSET_SIZE, seed=seed)),
         "agreement": _round(metrics.agreement(predicted, wanted)),
+        # "Classify this" on a result: the intended motif, and not "not a known motif".
+        "recognised": _round(_recognised(predicted, accepted, wanted)),
         "diversity": _round(_mean(row["diversity"] for row in per_motif.values())),
         "diversity_real": _round(_mean(row["diversity_real"] for row in per_motif.values())),
         "n": {"generated": len(generated_images), "real": len(real_images), "motifs": len(order),

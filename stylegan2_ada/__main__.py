@@ -69,7 +69,8 @@ def cmd_train(args) -> None:
         z_dim=args.z_dim, w_dim=args.w_dim, mapping_layers=args.map, channel_base=args.cbase,
         channel_max=args.cmax, g_lr=args.glr, d_lr=args.dlr, r1_gamma=args.gamma, ada_target=args.ada_target,
         ada_kimg=args.ada_kimg, snapshot_kimg=args.snap, conditional=not args.unconditional, resume=args.resume,
-        seed=args.seed, device=args.device)
+        seed=args.seed, device=args.device, discriminator=args.discriminator, feature_network=args.feature_network,
+        grow_from=args.grow_from, bf16=args.bf16, minutes=args.minutes)
     result = train(options)
     print(f"{result.checkpoint}  kimg={result.kimg:.3f}  s/kimg={result.seconds_per_kimg:.1f}  "
           f"p={result.augment_p:.3f}")
@@ -145,8 +146,16 @@ def build_parser() -> argparse.ArgumentParser:
     training.add_argument("--map", type=int, default=2, help="mapping layers")
     training.add_argument("--cbase", type=int, default=4096)
     training.add_argument("--cmax", type=int, default=128)
-    training.add_argument("--glr", type=float, default=0.0025)
-    training.add_argument("--dlr", type=float, default=0.0025)
+    training.add_argument("--glr", type=float, default=None, help="G learning rate (default: 0.0025 classic D, "
+                          "0.0002 projected D)")
+    training.add_argument("--dlr", type=float, default=None, help="D learning rate (default: as --glr)")
+    training.add_argument("--discriminator", choices=["stylegan2", "projected"], default="stylegan2",
+                          help="classic StyleGAN2 D with R1 and ADA, or a projected D on frozen pretrained features")
+    training.add_argument("--feature-network", default="inference.engines.backbones:efficientnet_lite0",
+                          help="module:factory of the projected D's frozen feature network")
+    training.add_argument("--grow-from", help="start G from this lower-resolution checkpoint")
+    training.add_argument("--bf16", action="store_true", help="bfloat16 autocast (CPUs with AVX-512-BF16/AMX)")
+    training.add_argument("--minutes", type=float, help="stop with a snapshot after this much wall time")
     training.add_argument("--gamma", type=float, default=None, help="R1 weight (default: NVlabs auto formula)")
     training.add_argument("--ada-target", type=float, default=0.6)
     training.add_argument("--ada-kimg", type=float, default=100.0)

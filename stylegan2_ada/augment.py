@@ -150,6 +150,12 @@ class AugmentPipe(torch.nn.Module):
         p = float(self.p)
         if p <= 0:
             return images
+        # The transform matrices need float32 even inside a bfloat16 autocast region (training
+        # in bf16): the augmentation is cheap next to the networks, so it runs wholly in float32.
+        with torch.autocast(images.device.type, enabled=False):
+            return self._augment(images.float(), p)
+
+    def _augment(self, images: torch.Tensor, p: float) -> torch.Tensor:
         n, channels, height, width = images.shape
         device = images.device
         geometry = self._geometry(n, device, p)

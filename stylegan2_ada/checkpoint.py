@@ -20,6 +20,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from stylegan2_ada.networks import Discriminator, Generator
+from stylegan2_ada.projected import ProjectedDiscriminator
 
 FORMAT_NAME = "cualify-stylegan2-ada"
 FORMAT_VERSION = 1
@@ -37,7 +38,7 @@ class Checkpoint:
     kimg: float = 0.0                                   # training images seen, in thousands
     metrics: dict = field(default_factory=dict)         # e.g. losses or FID at save time
     G: Generator | None = None                          # training generator, if saved
-    D: Discriminator | None = None                      # discriminator, if saved
+    D: Discriminator | ProjectedDiscriminator | None = None     # discriminator, if saved
     augment: dict = field(default_factory=dict)         # ADA state (p, target, ...)
     training: dict = field(default_factory=dict)        # training options, for resuming
 
@@ -94,7 +95,7 @@ def save_checkpoint(
     return path
 
 
-_CLASSES = {"Generator": Generator, "Discriminator": Discriminator}
+_CLASSES = {"Generator": Generator, "Discriminator": Discriminator, "ProjectedDiscriminator": ProjectedDiscriminator}
 
 
 def read_metadata(path) -> dict:

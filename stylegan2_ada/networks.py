@@ -297,6 +297,7 @@ class MappingNetwork(torch.nn.Module):
         x = torch.cat(parts, dim=1)
         for index in range(self.num_layers):
             x = getattr(self, f"fc{index}")(x)
+        x = x.to(torch.float32)     # w stays float32 under bfloat16 autocast (w_avg is float32)
 
         if self.w_avg_beta is not None and self.training and not skip_w_avg_update:
             self.w_avg.copy_(x.detach().mean(dim=0).lerp(self.w_avg, self.w_avg_beta))

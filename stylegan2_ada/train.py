@@ -1,4 +1,6 @@
-"""Training loop: non-saturating logistic loss, lazy R1, generator EMA, ADA, class labels.
+"""Training loop: non-saturating logistic loss, lazy R1, generator EMA, ADA, class labels; or,
+with ``discriminator="projected"``, the projected discriminator (``projected``) with hinge loss and
+DiffAugment instead of R1 and ADA.
 
 The dataset is a folder of class folders of images (what the archive's
 ``export_dataset --flat`` writes); sorted folder names are the class order and are
@@ -8,6 +10,11 @@ unconditional model.
 Image sizes: with ``resolution`` given, every image is centre-cropped to a square and
 resized to it on load, so the archive's mixed photo sizes are fine. Without it, all
 images must already share one square power-of-two size, and mixed sizes are an error.
+
+Growing: ``grow_from`` starts a larger generator from a smaller one's checkpoint: every
+tensor whose name and shape match is copied (mapping network, the blocks up to the old size),
+and the new top block's toRGB starts at zero, so at step 0 the new generator draws the old
+one's images up-sampled and only learns what the new resolution adds.
 
 Not included (kept out on purpose for CPU budgets): path-length regularisation and
 style-mixing regularisation; resuming restarts the Adam moments.
@@ -32,6 +39,12 @@ from stylegan2_ada.augment import AdaController, AugmentPipe
 from stylegan2_ada.checkpoint import load_checkpoint, save_checkpoint
 from stylegan2_ada.generate import image_grid, save_png, to_uint8
 from stylegan2_ada.networks import Discriminator, Generator, check_resolution
+from stylegan2_ada.projected import DEFAULT_FEATURE_NETWORK, ProjectedDiscriminator
+
+DISCRIMINATORS = ("stylegan2", "projected")
+# Adam learning rates when the options leave them out: NVlabs' for the classic discriminator,
+# the Projected GAN paper's for the projected one.
+DEFAULT_LR = {"stylegan2": 0.0025, "projected": 0.0002}
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"}
 
@@ -134,8 +147,8 @@ class TrainingOptions:
     mapping_layers: int = 2         # mapping network depth (NVlabs 'auto' uses 2)
     channel_base: int = 4096        # channels at resolution r = min(channel_base // r, channel_max)
     channel_max: int = 128          # channel ceiling
-    g_lr: float = 0.0025            # generator Adam learning rate
-    d_lr: float = 0.0025            # discriminator Adam learning rate
+    g_lr: float | None = None       # generator Adam learning rate, None = DEFAULT_LR of the discriminator
+    d_lr: float | None = None       # discriminator Adam learning rate, None = as g_lr's default
     r1_gamma: float | None = None   # R1 weight, None = 0.0002 * resolution^2 / batch (NVlabs 'auto')
     r1_interval: int = 16           # lazy regularisation: R1 every N steps
     ema_kimg: float | None = None   # G EMA half-life in kimg, None = batch * 10 / 32
@@ -151,6 +164,20 @@ class TrainingOptions:
     device: str = "cpu"             # 'cpu' or 'cuda'
     progress: bool = True           # tqdm progress bar
     estimate_steps: int = 16        # after this many steps, say how long the whole run will take
+    discriminator: str = "stylegan2"    # 'stylegan2' (R1, ADA) or 'projected' (hinge, DiffAugment)
+    feature_network: str = DEFAULT_FEATURE_NETWORK  # the projected discriminator's frozen network
+    grow_from: str | None = None    # start G from this smaller generator's checkpoint (see above)
+    bf16: bool = False              # bfloat16 autocast for the forward passes (CPU with AMX/AVX-512-BF16)
+    minutes: float | None = None    # stop (with a snapshot) after this much wall time
+
+    def __post_init__(self):
+        if self.discriminator not in DISCRIMINATORS:
+            raise ValueError(f"discriminator must be one of {DISCRIMINATORS}, got {self.discriminator!r}")
+
+    def resolved_lr(self) -> tuple[float, float]:
+        default = DEFAULT_LR[self.discriminator]
+        return (self.g_lr if self.g_lr is not None else default,
+                self.d_lr if self.d_lr is not None else default)
 
     def resolved_r1_gamma(self, resolution: int) -> float:
         return self.r1_gamma if self.r1_gamma is not None else 0.0002 * resolution ** 2 / self.batch_size
@@ -178,10 +205,37 @@ def build_networks(options: TrainingOptions, dataset: ImageDataset, device) -> t
                   img_channels=3, mapping_kwargs=dict(num_layers=options.mapping_layers),
                   synthesis_kwargs=dict(channel_base=options.channel_base, channel_max=options.channel_max,
                                         **precision))
-    D = Discriminator(c_dim=c_dim, img_resolution=dataset.resolution, img_channels=3,
-                      channel_base=options.channel_base, channel_max=options.channel_max,
-                      epilogue_kwargs=dict(mbstd_group_size=options.mbstd_group), **precision)
+    if options.discriminator == "projected":
+        D = ProjectedDiscriminator(c_dim=c_dim, img_resolution=dataset.resolution, img_channels=3,
+                                   feature_network=options.feature_network, seed=options.seed)
+    else:
+        D = Discriminator(c_dim=c_dim, img_resolution=dataset.resolution, img_channels=3,
+                          channel_base=options.channel_base, channel_max=options.channel_max,
+                          epilogue_kwargs=dict(mbstd_group_size=options.mbstd_group), **precision)
     return G.to(device), D.to(device)
+
+
+def grow_generator(G: Generator, source: Generator) -> list[str]:
+    """Copy every tensor of ``source`` whose name and shape match into ``G`` (a generator of the
+    same widths at a higher resolution); the blocks ``source`` lacks keep their initialisation,
+    except the top block's toRGB, zeroed so the grown generator starts as the old one up-sampled.
+    Returns the names copied."""
+    if G.img_resolution <= source.img_resolution:
+        raise ValueError(f"can only grow to a higher resolution: {source.img_resolution} px → {G.img_resolution} px")
+    if (G.z_dim, G.c_dim, G.w_dim) != (source.z_dim, source.c_dim, source.w_dim):
+        raise ValueError(f"the generators differ in z/c/w widths: {(source.z_dim, source.c_dim, source.w_dim)} "
+                         f"against {(G.z_dim, G.c_dim, G.w_dim)}")
+    target = G.state_dict()
+    copied = []
+    for name, tensor in source.state_dict().items():
+        if name in target and target[name].shape == tensor.shape:
+            target[name] = tensor.detach().clone()
+            copied.append(name)
+    top = f"synthesis.b{G.img_resolution}.torgb."
+    for name in ("weight", "bias"):
+        target[top + name] = torch.zeros_like(target[top + name])
+    G.load_state_dict(target)
+    return copied
 
 
 def _adam(module, lr, reg_interval=None):
@@ -230,14 +284,26 @@ class Trainer:
             self._resume(Path(options.resume))
         else:
             self.G, self.D = build_networks(options, self.dataset, self.device)
+            if options.grow_from:
+                self._grow(Path(options.grow_from))
             self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
+        self.projected = isinstance(self.D, ProjectedDiscriminator)
         self.G.train().requires_grad_(True)
         self.D.train().requires_grad_(True)
-        self.g_opt = _adam(self.G, options.g_lr)
-        self.d_opt = _adam(self.D, options.d_lr, options.r1_interval)
+        g_lr, d_lr = options.resolved_lr()
+        self.g_opt = _adam(self.G, g_lr)
+        # The projected discriminator has no R1, so no lazy-regularisation rescaling either.
+        self.d_opt = _adam(self.D, d_lr, None if self.projected else options.r1_interval)
         self.ada = AdaController(self.augment, target=options.ada_target, interval=options.ada_interval,
                                  speed_kimg=options.ada_kimg)
         self.grid_z = torch.randn(self._grid_size(), self.G.z_dim, generator=torch.Generator().manual_seed(123))
+
+    def _grow(self, path: Path):
+        source = load_checkpoint(path, networks=("G_ema",), device=self.device)
+        if tuple(source.class_names) != tuple(self.class_names):
+            raise ValueError(f"{path} was trained on classes {list(source.class_names)}, "
+                             f"the dataset has {list(self.class_names)}")
+        grow_generator(self.G, source.G_ema)
 
     def _resume(self, path: Path):
         checkpoint = load_checkpoint(path, device=self.device)
@@ -248,6 +314,9 @@ class Trainer:
                              f"the dataset has {list(self.class_names)}")
         if checkpoint.G.img_resolution != self.dataset.resolution:
             raise ValueError(f"{path} is {checkpoint.G.img_resolution} px, the dataset {self.dataset.resolution} px")
+        expected = ProjectedDiscriminator if self.options.discriminator == "projected" else Discriminator
+        if not isinstance(checkpoint.D, expected):
+            raise ValueError(f"{path} was trained with another discriminator than {self.options.discriminator!r}")
         self.G, self.D, self.G_ema = checkpoint.G, checkpoint.D, checkpoint.G_ema
         self.kimg_start = checkpoint.kimg
         self.augment.p.fill_(float(checkpoint.augment.get("p", 0.0)))
@@ -277,27 +346,21 @@ class Trainer:
         options = self.options
         batch = options.batch_size
 
+        if self.projected:
+            return self._projected_step(nimg)
+
         # Generator: non-saturating logistic loss, softplus(-D(G(z))).
-        z = torch.randn(batch, self.G.z_dim, device=self.device)
-        c = self._random_labels(batch)
-        self.D.requires_grad_(False)
-        fake = self.G(z, c)
-        loss_g = F.softplus(-self.D(self.augment(fake), c)).mean()
-        self.g_opt.zero_grad(set_to_none=True)
-        loss_g.backward()
-        _sanitize_gradients(self.G)
-        self.g_opt.step()
-        self.D.requires_grad_(True)
+        loss_g, c = self._generator_step(lambda fake, c: F.softplus(-self.D(self.augment(fake), c).float()).mean())
 
         # Discriminator: softplus(D(fake)) + softplus(-D(real)), lazy R1 on reals.
         reals, real_c = self._sample_reals(batch)
         do_r1 = options.r1_interval > 0 and step_index % options.r1_interval == 0
         gamma = options.resolved_r1_gamma(self.dataset.resolution)
-        with torch.no_grad():
-            fake = self.G(torch.randn(batch, self.G.z_dim, device=self.device), c)
-        fake_logits = self.D(self.augment(fake), c)
+        fake = self._detached_fakes(c)
         reals = reals.detach().requires_grad_(do_r1)
-        real_logits = self.D(self.augment(reals), real_c)
+        with self._autocast():
+            fake_logits = self.D(self.augment(fake), c).float()
+            real_logits = self.D(self.augment(reals), real_c).float()
         loss_d = F.softplus(fake_logits).mean() + F.softplus(-real_logits).mean()
         loss_r1 = torch.zeros([], device=self.device)
         if do_r1:
@@ -309,11 +372,7 @@ class Trainer:
         self.d_opt.step()
         ada_update = self.ada.accumulate(real_logits)
 
-        # Generator EMA with a half-life that ramps up at the start of training.
-        ema_nimg = options.resolved_ema_kimg() * 1000
-        if options.ema_rampup:
-            ema_nimg = min(ema_nimg, nimg * options.ema_rampup)
-        _update_ema(self.G_ema, self.G, 0.5 ** (batch / max(ema_nimg, 1e-8)))
+        self._update_ema(nimg)
 
         stats = {"loss_G": loss_g.item(), "loss_D": loss_d.item(), "augment_p": float(self.augment.p)}
         if do_r1:
@@ -321,6 +380,53 @@ class Trainer:
         if ada_update is not None:
             stats["ada_rt"] = ada_update.rt
         return stats
+
+    def _projected_step(self, nimg: int) -> dict:
+        """Hinge loss as in the Projected GAN paper; DiffAugment is inside D, no R1, no ADA."""
+        loss_g, c = self._generator_step(lambda fake, c: -self.D(fake, c).float().mean())
+        reals, real_c = self._sample_reals(self.options.batch_size)
+        fake = self._detached_fakes(c)
+        with self._autocast():
+            fake_logits = self.D(fake, c).float()
+            real_logits = self.D(reals, real_c).float()
+        loss_d = F.relu(1 + fake_logits).mean() + F.relu(1 - real_logits).mean()
+        self.d_opt.zero_grad(set_to_none=True)
+        loss_d.backward()
+        _sanitize_gradients(self.D)
+        self.d_opt.step()
+        self._update_ema(nimg)
+        return {"loss_G": loss_g.item(), "loss_D": loss_d.item(),
+                "logits_real": real_logits.mean().item(), "logits_fake": fake_logits.mean().item()}
+
+    def _generator_step(self, loss_of_fakes) -> tuple[torch.Tensor, torch.Tensor]:
+        """One G update on ``loss_of_fakes(fake, c)`` of a fresh batch (D frozen meanwhile);
+        returns the loss and the labels, which the D step reuses."""
+        z = torch.randn(self.options.batch_size, self.G.z_dim, device=self.device)
+        c = self._random_labels(self.options.batch_size)
+        self.D.requires_grad_(False)
+        with self._autocast():
+            loss = loss_of_fakes(self.G(z, c), c)
+        self.g_opt.zero_grad(set_to_none=True)
+        loss.backward()
+        _sanitize_gradients(self.G)
+        self.g_opt.step()
+        self.D.requires_grad_(True)
+        return loss, c
+
+    def _detached_fakes(self, c: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad(), self._autocast():
+            return self.G(torch.randn(len(c), self.G.z_dim, device=self.device), c).float()
+
+    def _autocast(self):
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.options.bf16)
+
+    def _update_ema(self, nimg: int):
+        # Generator EMA with a half-life that ramps up at the start of training.
+        options = self.options
+        ema_nimg = options.resolved_ema_kimg() * 1000
+        if options.ema_rampup:
+            ema_nimg = min(ema_nimg, nimg * options.ema_rampup)
+        _update_ema(self.G_ema, self.G, 0.5 ** (options.batch_size / max(ema_nimg, 1e-8)))
 
     def snapshot(self, kimg: float, metrics: dict) -> Path:
         grid_images = []
@@ -352,8 +458,9 @@ class Trainer:
         checkpoint = None
         estimated = None
         started = time.perf_counter()
+        deadline = started + options.minutes * 60 if options.minutes else None
         with tqdm(total=total_nimg, unit="img", disable=not options.progress, desc="training") as bar:
-            while nimg < total_nimg:
+            while nimg < total_nimg and (deadline is None or time.perf_counter() < deadline):
                 stats = self.step(step_index, self.kimg_start * 1000 + nimg + options.batch_size)
                 nimg += options.batch_size
                 step_index += 1
@@ -367,10 +474,12 @@ class Trainer:
                 bar.update(options.batch_size)
                 bar.set_postfix({k: f"{v:.3f}" for k, v in stats.items()})
                 if nimg >= next_snapshot and nimg < total_nimg:
+                    stats["seconds"] = time.perf_counter() - started
                     checkpoint = self.snapshot(self.kimg_start + nimg / 1000, stats)
                     next_snapshot += options.snapshot_kimg * 1000
         seconds = time.perf_counter() - started
         stats["seconds_per_kimg"] = seconds / max(nimg / 1000, 1e-9)
+        stats["seconds"] = seconds
         checkpoint = self.snapshot(self.kimg_start + nimg / 1000, stats)
         return TrainingResult(checkpoint=checkpoint, kimg=self.kimg_start + nimg / 1000, seconds=seconds,
                               seconds_per_kimg=stats["seconds_per_kimg"], augment_p=float(self.augment.p),

@@ -64,6 +64,9 @@ def test_json_output_has_the_figures_and_they_are_stored_on_the_version(classifi
     assert data["kid"] == pytest.approx(sum(per_motif[s]["kid"] for s in ARCHIVED) / 3, abs=1e-5)
     # The figures the generator's goals are stated in, flat.
     assert data["agreement_min"] == min(row["agreement"] for row in per_motif.values())
+    # "Classify this": the intended motif and accepted under the classifier's calibration.
+    assert 0 < data["recognised"] <= data["agreement"]
+    assert all(0 <= row["recognised"] <= row["agreement"] for row in per_motif.values())
     assert data["diversity_archive"] == data["diversity_real"] and data["resolution"] == 64
     assert (data["frechet_neutral"], data["frechet_neutral_floor"]) == (
         data["neutral"]["frechet"], data["neutral"]["floor"]["frechet"])
@@ -164,3 +167,11 @@ def test_a_generator_that_repeats_itself_is_caught_as_near_duplicates():
     assert kepiting["diversity"] == pytest.approx(kepiting["diversity_real"])
     assert kepiting["kid"] < merak["kid"]
     assert result["near_duplicates"] == 6 and result["floor"]["kid"] is not None
+
+
+def test_recognised_counts_answers_that_are_the_motif_and_accepted():
+    from inference.evaluation import _recognised
+
+    predicted = ["merak", "merak", "kepiting", None]
+    assert _recognised(predicted, [True, False, True, False], "merak") == 0.25
+    assert _recognised(predicted, [True, True, True, True], ["merak", "kepiting", "kepiting", None]) == 0.75

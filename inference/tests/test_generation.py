@@ -9,6 +9,7 @@ import pytest
 from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
+from django.utils import translation
 from django.utils import timezone, translation
 from PIL import Image
 
@@ -209,7 +210,8 @@ def test_a_refusal_in_the_worker_fails_at_once_with_its_translated_reason(client
     generation.generation_job_enqueue(job)
     job.refresh_from_db()
     assert job.status == "failed" and job.attempts == 1 and job.error == "motif_not_generatable"
-    assert generation_messages.error_message(job.error) == "The generator does not know this motif yet."
+    with translation.override("en"):  # the message in the reader's language; not whatever an earlier test left
+        assert generation_messages.error_message(job.error) == "The generator does not know this motif yet."
 
 
 def test_cancel_a_queued_job_and_a_running_one_stops_at_its_next_step(client, generator):
@@ -504,9 +506,11 @@ def test_timings_of_an_old_record_are_shown_with_the_stage_names(client, finishe
     assert "<dt>Loading the models</dt>" in html and "<dt>Drawing the motifs</dt>" in html and "<dt>total</dt>" in html
 
 
-def test_a_description_no_motif_matches_says_so_with_the_closest_motifs_at_every_door(client, generator, sync_queue):
+def test_a_description_no_motif_matches_says_so_with_the_closest_motifs_at_every_door(client, generator, sync_queue,
+                                                                                       tmp_path):
     """The issue's own example: a blue car on a highway draws nothing; the site, the API and the
-    Flask-compatible service all say no motif matches and offer the closest motifs as guesses."""
+    Flask-compatible service and the generate command all say no motif matches and offer the
+    closest motifs as guesses."""
     from compat.app import create_app
     from tests.api_fixtures import client_for
 
@@ -534,6 +538,15 @@ def test_a_description_no_motif_matches_says_so_with_the_closest_motifs_at_every
     polled = compat.get(f"/generate/{started.get_json()['job_id']}").get_json()
     # The service answers in Indonesian unless asked otherwise.
     assert polled["status"] == "failed" and polled["suggestions"] and "Tidak ada motif di arsip" in polled["error"]
+
+    # The command: a failure naming the closest motifs, and nothing written.
+    from django.core.management import CommandError, call_command
+
+    with translation.override("en"), pytest.raises(CommandError, match="No motif in the archive matches") as error:
+        call_command("generate", "--mode", "prompt", "--prompt", "bicycle wheel and a red umbrella", "--outdir",
+                     str(tmp_path), "--json", stdout=io.StringIO())
+    assert "[" in str(error.value) and "(" in str(error.value)  # the guesses, by name (slug)
+    assert not list(tmp_path.iterdir())
 
 
 def test_the_colours_a_prompt_named_are_shown_in_the_readers_language(client, generator, sync_queue):

@@ -73,9 +73,27 @@ def test_train_generator_trains_registers_and_reports(tmp_path, settings):
     assert f": {per_kimg:.0f} s per kimg)" in generator_time_estimate(kimg=10, resolution=32, batch=4, device="cpu")
     assert "no earlier run" in generator_time_estimate(kimg=10, resolution=64, batch=4, device="cpu")
 
+    # Grown to 64 px with the projected discriminator in bf16, from the 32 px version's file.
+    from inference.runtime import model_file
+
+    out = StringIO()
+    call_command("train_generator", "--kimg", "0.008", "--resolution", "64", "--batch", "4",
+                 "--grow-from", str(model_file(version)), "--discriminator", "projected", "--bf16",
+                 stdout=out, stderr=StringIO(), verbosity=1)
+    grown = ModelVersion.objects.filter(kind=ModelKind.GENERATOR, source="trained").latest("created")
+    assert grown.pk != version.pk and not grown.is_active
+    assert grown.metrics["resolution"] == 64 and grown.metrics["discriminator"] == "projected"
+    assert grown.metrics["bf16"] is True and grown.metrics["grown_from"] == model_file(version).name
+    assert "no earlier run here at 64 px, batch 4 on cpu" in out.getvalue()
+    assert "no earlier run" in generator_time_estimate(kimg=10, resolution=64, batch=4, device="cpu")
+    assert "s per kimg)" in generator_time_estimate(kimg=10, resolution=64, batch=4, device="cpu",
+                                                    discriminator="projected", bf16=True)
+
 
 @pytest.mark.parametrize("args, message", [
     (["--kimg", "0"], "--kimg"), (["--batch", "1"], "--batch"), (["--resume", "/no/such.safetensors"], "--resume"),
+    (["--grow-from", "/no/such.safetensors"], "--grow-from"),
+    (["--grow-from", __file__, "--resume", __file__], "give one of them"),
 ])
 def test_train_generator_refuses_bad_arguments(args, message):
     with pytest.raises(CommandError, match=message):

@@ -91,6 +91,8 @@ class Command(BaseCommand):
         self.stdout.write(f"    diversity {figure(neutral.get('diversity'))}, archive {figure(neutral.get('diversity_real'))}   "
                           f"near-duplicate pairs {neutral.get('near_duplicates', '—')} of {neutral.get('pairs', '—')}")
         self.stdout.write(f"  agreement (the classifier calls a sample its motif)   {figure(result['agreement'], 3)}")
+        self.stdout.write(f"  recognised by \"Classify this\" (its motif, not \"not a known motif\")   "
+                          f"{figure(result.get('recognised'), 3)}")
         self.stdout.write(f"  {'motif':24s} {'agree':>6s} {'KID':>8s} {'KID n.':>8s} {'floor':>8s} {'div n.':>7s} "
                           f"{'archive':>7s} {'near-dup':>8s} {'n gen':>5s} {'n real':>6s}")
         neutral_rows = neutral.get("per_motif") or {}

@@ -107,6 +107,7 @@ class Command(BaseCommand):
             "motifs": job.motifs, "matched": job.prompt_match.get("weights", []), "colours": job.prompt_match.get("colours", []),
             "seeds": [image.seed for image in job.images.all()], "timings": job.timings,
             "models": job.model_versions, "files": files,
+            "suggestions": generation.prompt_suggestions(job) if job.status == GenerationJob.Status.FAILED else [],
         }
         if options["json"]:
             self.stdout.write(json.dumps(summary, ensure_ascii=False))
@@ -115,7 +116,8 @@ class Command(BaseCommand):
             for slug, weight in summary["matched"]:
                 self.stdout.write(f"  matched {slug}: {weight:.2f}")
         if job.status != GenerationJob.Status.SUCCEEDED:
-            raise CommandError(summary["error"] or job.status)
+            guesses = ", ".join(f"{item['name']} ({item['motif']})" for item in summary["suggestions"])
+            raise CommandError((summary["error"] or job.status) + (f" [{guesses}]" if guesses else ""))
 
     def wait(self, job, timeout):
         deadline = time.monotonic() + timeout
