@@ -155,10 +155,10 @@ def _real_images_by_motif(slugs, size: int, progress: Progress | None = None) ->
 # --- the evaluation -----------------------------------------------------------------------------
 
 
-def _recognised(predicted: Sequence[str | None], accepted: Sequence[bool], wanted) -> float:
-    """Share of images answered as ``wanted`` (one slug, or one per image) and accepted."""
-    wanted = [wanted] * len(predicted) if isinstance(wanted, str) else list(wanted)
-    return sum(p == w and a for p, a, w in zip(predicted, accepted, wanted, strict=True)) / max(len(predicted), 1)
+def recognised_slugs(predicted: Sequence[str | None], accepted: Sequence[bool]) -> list[str | None]:
+    """What "Classify this" answers: the predicted motif where the calibration accepts it, else
+    None ("not a known motif"); ``metrics.agreement`` of these is the recognised share."""
+    return [slug if ok else None for slug, ok in zip(predicted, accepted, strict=True)]
 
 
 def _round(value: float | None) -> float | None:
@@ -300,8 +300,9 @@ def evaluate_generator(
     order = sorted(generated)
     generated_images = [image for slug in order for image in generated[slug]]
     real_images = [image for slug in order for image in real.get(slug, [])]
-    generated_features, predicted, accepted = classify_images(classifier, classifier_version, generated_images, progress,
-                                                    "classify generated")
+    generated_features, predicted, accepted = classify_images(classifier, classifier_version, generated_images,
+                                                              progress, "classify generated")
+    answered = recognised_slugs(predicted, accepted)
     real_features = embed_images(classifier, real_images, progress, "embed real")
     scale = math.sqrt(generated_features.shape[1])  # KID's x·y/d becomes the cosine similarity
 
@@ -315,8 +316,7 @@ def evaluate_generator(
                                                             subset_size=KID_SUBSET_SIZE, seed=seed))
             if r_count >= 2 else None,
             "agreement": _round(metrics.agreement(predicted[g_start:g_start + g_count], [slug] * g_count)),
-            "recognised": _round(_recognised(predicted[g_start:g_start + g_count], accepted[g_start:g_start + g_count],
-                                             slug)),
+            "recognised": _round(metrics.agreement(answered[g_start:g_start + g_count], [slug] * g_count)),
             "diversity": _round(metrics.mean_pairwise_distance(g)),
             "diversity_real": _round(metrics.mean_pairwise_distance(r)) if r_count >= 2 else None,
             "n_generated": g_count,
@@ -334,7 +334,7 @@ def evaluate_generator(
             generated_features * scale, real_features * scale, subsets=KID_SUBSETS, subset_size=KID_SUBSET_SIZE, seed=seed)),
         "agreement": _round(metrics.agreement(predicted, wanted)),
         # "Classify this" on a result: the intended motif, and not "not a known motif".
-        "recognised": _round(_recognised(predicted, accepted, wanted)),
+        "recognised": _round(metrics.agreement(answered, wanted)),
         "diversity": _round(_mean(row["diversity"] for row in per_motif.values())),
         "diversity_real": _round(_mean(row["diversity_real"] for row in per_motif.values())),
         "n": {"generated": len(generated_images), "real": len(real_images), "motifs": len(order),

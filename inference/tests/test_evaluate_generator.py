@@ -170,8 +170,13 @@ def test_a_generator_that_repeats_itself_is_caught_as_near_duplicates():
 
 
 def test_recognised_counts_answers_that_are_the_motif_and_accepted():
-    from inference.evaluation import _recognised
+    from inference.engines.metrics import agreement
+    from inference.evaluation import recognised_slugs
 
     predicted = ["merak", "merak", "kepiting", None]
-    assert _recognised(predicted, [True, False, True, False], "merak") == 0.25
-    assert _recognised(predicted, [True, True, True, True], ["merak", "kepiting", "kepiting", None]) == 0.75
+    answered = recognised_slugs(predicted, [True, False, True, False])
+    assert answered == ["merak", None, "kepiting", None]
+    assert agreement(answered, ["merak"] * 4) == 0.25
+    assert agreement(recognised_slugs(predicted, [True] * 4), ["merak", "kepiting", "kepiting", "merak"]) == 0.5
+    with pytest.raises(ValueError):
+        recognised_slugs(predicted, [True])
