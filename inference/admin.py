@@ -50,6 +50,19 @@ METRIC_LABELS = {
     "augment_p": _("augmentation probability"),
     "steps": _("training steps"),
     "final_loss": _("final loss"),
+    # The super-resolution refiner against Lanczos (inference/engines/refiner/upscaler_quality.py).
+    "scale": _("enlargement factor"),
+    "output_resolution": _("output size (px)"),
+    "perceptual_lanczos": _("held-out perceptual distance, Lanczos"),
+    "perceptual_refined": _("held-out perceptual distance, refined"),
+    "psnr_lanczos": _("held-out PSNR (dB), Lanczos"),
+    "psnr_refined": _("held-out PSNR (dB), refined"),
+    "frechet_lanczos": _("neutral Fréchet distance of generated motifs, Lanczos"),
+    "frechet_refined": _("neutral Fréchet distance of generated motifs, refined"),
+    "frechet_floor": _("neutral Fréchet distance, the archive against itself"),
+    "agreement_lanczos": _("classifier agreement, Lanczos"),
+    "agreement_refined": _("classifier agreement, refined"),
+    "seconds_per_image": _("seconds per refined image"),
 }
 SPLIT_LABELS = {"test_": _("test split: %(metric)s"), "val_": _("validation split: %(metric)s")}
 PLOT_LABELS = {"confusion matrix": _("confusion matrix"), "training curves": _("training curves")}

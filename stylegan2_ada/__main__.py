@@ -70,7 +70,8 @@ def cmd_train(args) -> None:
         channel_max=args.cmax, g_lr=args.glr, d_lr=args.dlr, r1_gamma=args.gamma, ada_target=args.ada_target,
         ada_kimg=args.ada_kimg, snapshot_kimg=args.snap, conditional=not args.unconditional, resume=args.resume,
         seed=args.seed, device=args.device, discriminator=args.discriminator, feature_network=args.feature_network,
-        grow_from=args.grow_from, bf16=args.bf16, minutes=args.minutes)
+        grow_from=args.grow_from, bf16=args.bf16, minutes=args.minutes,
+        diversity_weight=args.diversity)
     result = train(options)
     print(f"{result.checkpoint}  kimg={result.kimg:.3f}  s/kimg={result.seconds_per_kimg:.1f}  "
           f"p={result.augment_p:.3f}")
@@ -156,6 +157,8 @@ def build_parser() -> argparse.ArgumentParser:
     training.add_argument("--grow-from", help="start G from this lower-resolution checkpoint")
     training.add_argument("--bf16", action="store_true", help="bfloat16 autocast (CPUs with AVX-512-BF16/AMX)")
     training.add_argument("--minutes", type=float, help="stop with a snapshot after this much wall time")
+    training.add_argument("--diversity", type=float, default=0.0,
+                          help="weight of the mode-seeking term against collapse within a class (0 = off)")
     training.add_argument("--gamma", type=float, default=None, help="R1 weight (default: NVlabs auto formula)")
     training.add_argument("--ada-target", type=float, default=0.6)
     training.add_argument("--ada-kimg", type=float, default=100.0)

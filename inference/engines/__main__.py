@@ -7,6 +7,8 @@
     python -m inference.engines predict --weights W IMAGE... (one JSON line per image)
     python -m inference.engines refiner-train --data DIR --outdir RUN [--out weights/refiner] [--resume]
     python -m inference.engines refiner-eval --refiner DIR --generator G --classifier C --real DIR [--json]
+    python -m inference.engines upscaler-train --data DIR --outdir RUN [--scale 8] [--out weights/refiner-sr-x8] [--resume]
+    python -m inference.engines upscaler-eval --refiner DIR --generator G --classifier C --real DIR [--json]
 """
 from __future__ import annotations
 
@@ -218,6 +220,50 @@ def _refiner_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _upscaler_train(args: argparse.Namespace) -> int:
+    from .refiner import RefinerError, copy_refiner_folder, folder_sha256
+    from .refiner.upscaler_training import UpscalerTrainingOptions, train_upscaler
+
+    try:
+        options = UpscalerTrainingOptions(
+            data=Path(args.data), outdir=Path(args.outdir), scale=args.scale, resolution=args.resolution,
+            steps=args.steps, batch=args.batch, lr=args.lr, seed=args.seed, resume=args.resume,
+            snapshot_every=args.snap, num_threads=args.threads, show_progress=not args.no_progress,
+            crop=args.crop, channels=tuple(int(c) for c in args.channels.split(",")),
+        )
+        result = train_upscaler(options)
+    except RefinerError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    model_dir = copy_refiner_folder(result.model_dir, Path(args.out).resolve()) if args.out else result.model_dir
+    print(f"{model_dir}  steps={result.steps}  seconds={result.seconds:.0f}  loss={result.final_loss:.4f}  "
+          f"sha256={folder_sha256(model_dir)}")
+    return 0
+
+
+def _upscaler_eval(args: argparse.Namespace) -> int:
+    from .refiner import RefinerError, Upscaler, load_refiner
+    from .refiner.upscaler_quality import evaluate_upscaler
+
+    try:
+        upscaler = load_refiner(args.refiner)
+        if not isinstance(upscaler, Upscaler):
+            raise RefinerError("bad_model", f"{args.refiner} is not a super-resolution refiner")
+        quality = evaluate_upscaler(
+            upscaler=upscaler, generator_path=args.generator, classifier_path=args.classifier, real_folder=args.real,
+            seeds_per_class=args.seeds_per_class, strength=args.strength, truncation_psi=args.trunc, seed=args.seed,
+            grid_path=args.grid, progress=lambda message: print(message, file=sys.stderr, flush=True),
+        )
+    except RefinerError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    metrics = quality.to_metrics()
+    if args.out:
+        Path(args.out).write_text(json.dumps(metrics, indent=2), encoding="utf-8")
+    print(json.dumps(metrics) if args.json else "\n".join(f"  {key}: {value}" for key, value in metrics.items()))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m inference.engines", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -296,6 +342,38 @@ def build_parser() -> argparse.ArgumentParser:
     refiner_eval.add_argument("--grid", help="write a comparison grid PNG (GAN row, then one row per strength)")
     refiner_eval.add_argument("--out", help="write the report JSON here")
     refiner_eval.add_argument("--json", action="store_true")
+
+    upscaler_train = commands.add_parser("upscaler-train", help="train the super-resolution refiner (resumable)")
+    upscaler_train.add_argument("--data", required=True, help="full-size images, flat or in class folders")
+    upscaler_train.add_argument("--outdir", required=True, help="run folder: snapshots/, samples/, model/")
+    upscaler_train.add_argument("--out", help="copy the final model folder here")
+    upscaler_train.add_argument("--scale", type=int, default=8, choices=[2, 4, 8])
+    upscaler_train.add_argument("--resolution", type=int, default=512, help="full size the images are resized to")
+    upscaler_train.add_argument("--steps", type=int, default=2000)
+    upscaler_train.add_argument("--batch", type=int, default=8)
+    upscaler_train.add_argument("--lr", type=float, default=2e-4)
+    upscaler_train.add_argument("--seed", type=int, default=0)
+    upscaler_train.add_argument("--resume", action="store_true")
+    upscaler_train.add_argument("--snap", type=int, default=250)
+    upscaler_train.add_argument("--threads", type=int)
+    upscaler_train.add_argument("--crop", type=int, help="training crop side at full size (default 32 x scale)")
+    upscaler_train.add_argument("--channels", default="64,128,192", help="UNet channels per level")
+    upscaler_train.add_argument("--no-progress", action="store_true")
+    upscaler_train.set_defaults(handler=_upscaler_train)
+
+    upscaler_eval = commands.add_parser("upscaler-eval", help="does the super-resolution refiner beat Lanczos?")
+    upscaler_eval.add_argument("--refiner", required=True)
+    upscaler_eval.add_argument("--generator", required=True)
+    upscaler_eval.add_argument("--classifier", required=True)
+    upscaler_eval.add_argument("--real", required=True, help="the archive at full size (the held-out split is taken from it)")
+    upscaler_eval.add_argument("--seeds-per-class", type=int, default=16)
+    upscaler_eval.add_argument("--strength", type=float, default=1.0)
+    upscaler_eval.add_argument("--trunc", type=float, default=1.0)
+    upscaler_eval.add_argument("--seed", type=int, default=0)
+    upscaler_eval.add_argument("--grid", help="write a Lanczos-over-refined grid PNG")
+    upscaler_eval.add_argument("--out", help="write the metrics JSON here")
+    upscaler_eval.add_argument("--json", action="store_true")
+    upscaler_eval.set_defaults(handler=_upscaler_eval)
     refiner_eval.set_defaults(handler=_refiner_eval)
     return parser
 

@@ -30,13 +30,15 @@ class NeutralFeatures:
         self.network = network if network is not None else efficientnet_lite0(pretrained=True)
         self.network.eval().requires_grad_(False)
 
-    def features(self, images: Sequence, progress=None) -> np.ndarray:
+    def features(self, images: Sequence, progress=None, size: int = IMAGE_SIZE) -> np.ndarray:
+        """``size``: the side the images are resized to (the pooling takes any; 224 px is the
+        network's own, larger keeps the detail a super-resolution refiner adds)."""
         import torch
         from PIL import Image
 
         parts = []
         for start in range(0, len(images), BATCH):
-            batch = [image.convert("RGB").resize((IMAGE_SIZE, IMAGE_SIZE), Image.BICUBIC)
+            batch = [image.convert("RGB").resize((size, size), Image.BICUBIC)
                      for image in images[start:start + BATCH]]
             pixels = torch.from_numpy(np.stack([np.asarray(image, dtype=np.float32) for image in batch]) / 255.0)
             with torch.no_grad():

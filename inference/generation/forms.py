@@ -44,8 +44,14 @@ class GenerateForm(forms.Form):
     upscale = forms.TypedChoiceField(label=_("Upscale"), coerce=int, initial=DEFAULTS.upscale,
                                      choices=[(f, f"×{f}") for f in limits.UPSCALE_FACTORS])
 
-    def __init__(self, *args, motifs=(), refine_default=False, **kwargs):
+    def __init__(self, *args, motifs=(), refine_default=False, refine_side=None, **kwargs):
         super().__init__(*args, **kwargs)
+        if refine_side:
+            # The super-resolution refiner: say what it gives before the visitor asks for it.
+            self.fields["refine"].help_text = _(
+                "Draws the motif again at %(side)s px, with sharp edges and fine texture, instead of only "
+                "enlarging it (the upscale factor then enlarges that)."
+            ) % {"side": refine_side}
         self.motif_list = list(motifs)
         choices = [(m.slug, m.name) for m in self.motif_list]
         self.fields["motifs"].choices = choices

@@ -23,6 +23,8 @@ ERROR_MESSAGES = {
     "bad_range": _("A parameter is outside its allowed range."),
     "bad_upscale": _("The upscale factor must be one of %(upscale_factors)s."),
     "no_refiner": _("Refinement is not available: no refiner is active. Turn it off and try again."),
+    "too_large_result": _("The images would be %(result_side)s px a side, more than the %(max_side)s px allowed: "
+                          "choose a smaller upscale factor."),
     "motif_not_generatable": _("The generator does not know this motif yet."),
     "too_few_motifs": _("Choose at least %(fusion_low)s motifs for a fusion."),
     "too_many_motifs": _("Choose at most %(fusion_high)s motifs for a fusion."),
@@ -169,7 +171,8 @@ def job_progress(job: GenerationJob) -> JobProgress:
                        label=label or str(job.get_status_display()))
 
 
-def limit_values(*, count: int | None = None, print_megapixels: float | None = None) -> dict:
+def limit_values(*, count: int | None = None, print_megapixels: float | None = None,
+                 result_side: int | None = None) -> dict:
     """The bounds the messages name (``count``: the job's, for the seed range)."""
     from django.conf import settings
 
@@ -185,6 +188,7 @@ def limit_values(*, count: int | None = None, print_megapixels: float | None = N
         "fusion_low": int(limits.FUSION_MOTIFS.low), "fusion_high": int(limits.FUSION_MOTIFS.high),
         "upscale_factors": ", ".join(f"×{factor}" for factor in limits.UPSCALE_FACTORS),
         "prompt_max": limits.PROMPT_MAX_CHARS,
+        "max_side": limits.MAX_ENGINE_SIDE, "result_side": result_side or 0,
         "print_megapixels": f"{megapixels:g}", "print_side_cm": f"{limits.print_max_square_cm(megapixels):g}",
         "print_tile_cm": f"{min(limits.PRINT_TILE_CM.high, limits.print_max_square_cm(megapixels)):g}",
         "print_tile_low": f"{limits.PRINT_TILE_CM.low:g}", "print_tile_high": f"{limits.PRINT_TILE_CM.high:g}",

@@ -29,15 +29,6 @@ from .services import GenerationRejected, generation_job_enqueue
 
 logger = logging.getLogger(__name__)
 
-REFINE_STEPS = 10  # denoising steps of a refinement, whatever its strength
-
-
-def refine_schedule_steps(strength: float) -> int:
-    """DDIM steps over the whole noise range such that refining from ``strength`` takes
-    REFINE_STEPS denoising steps (SDEdit starts part-way down the schedule)."""
-    return max(REFINE_STEPS, round(REFINE_STEPS / strength))
-
-
 class JobStopped(Exception):
     """The job was cancelled or claimed by another worker: stop without writing results."""
 
@@ -338,6 +329,7 @@ def _synthesise(run: _Run) -> None:
 def _refine(run: _Run) -> None:
     import numpy as np
 
+    from ..engines.refiner import denoising_steps
     from ..runtime import get_model
 
     job = run.job
@@ -345,10 +337,12 @@ def _refine(run: _Run) -> None:
     if refiner is None:
         raise GenerationRejected("no_refiner")
     run.versions["refiner"] = {"id": refiner.version.pk, "name": refiner.version.name, "sha256": refiner.version.sha256[:12]}
-    run.progress("refining", label=f"refining 0/{REFINE_STEPS}", force=True)
+    steps = refiner.engine.schedule_steps(job.refine_strength)
+    run.progress("refining", label=f"refining 0/{denoising_steps(steps, job.refine_strength)}", force=True)
+    # The super-resolution refiner gives images ``scale`` times larger; the upscale factor then
+    # enlarges those (Lanczos), so refined motifs come out at the generator's size x scale x upscale.
     refined = refiner.engine.refine(
-        np.stack(run.images), strength=job.refine_strength, steps=refine_schedule_steps(job.refine_strength),
-        seed=job.seed, tile=job.tile,
+        np.stack(run.images), strength=job.refine_strength, steps=steps, seed=job.seed, tile=job.tile,
         callback=lambda i, n: run.progress("refining", i / max(n, 1), label=f"refining {i}/{n}", force=True),
     )
     run.images = list(refined)

@@ -72,6 +72,38 @@ def print_run(print_id: int) -> None:
         _failed_attempt(job, worker, exc, code=_refusal_code(exc), enqueue=print_job_enqueue)
 
 
+def sharpened_source(source, text: dict, size: int):
+    """(the print source, what drew it for the metadata): an unrefined, un-upscaled result drawn
+    again by the active super-resolution refiner when the print needs it larger (in this
+    worker, never the web process), so prints are enlarged from detail, not from 64 px; the
+    result itself otherwise (a refined one already is; an upscaled one is Lanczos already)."""
+    import json
+
+    import numpy as np
+    from PIL import Image
+
+    from ..engines.refiner import Upscaler
+    from ..models import ModelKind
+    from ..runtime import get_model
+
+    try:
+        parameters = json.loads(text.get("parameters") or "{}")
+    except ValueError:
+        parameters = {}
+    if parameters.get("refine") or parameters.get("upscale", 1) != 1 or size <= source.width:
+        return source, ""
+    refiner = get_model(ModelKind.REFINER)
+    if refiner is None or not isinstance(refiner.engine, Upscaler):
+        return source, ""
+    if source.width * refiner.engine.scale > limits.MAX_ENGINE_SIDE:
+        return source, ""
+    seed = int(text.get("image_seed") or 0) % 2**63
+    drawn = refiner.engine.refine(np.asarray(source)[None], strength=limits.GENERATION_DEFAULTS.refine_strength,
+                                  seed=seed, tile=bool(parameters.get("tile", True)))
+    method = f"diffusion super-resolution x{refiner.engine.scale} ({refiner.version.name}), then "
+    return Image.fromarray(drawn[0]), method
+
+
 def print_source(image: GeneratedImage):
     """(the picture a print enlarges, its PNG's text chunks): the stored result, which is already
     refined when its job asked for refinement (the diffusion refiner works at the generator's
@@ -88,8 +120,8 @@ def print_source(image: GeneratedImage):
 
 def enlarge(source, size: int) -> tuple[Iterator, str]:
     """(``source`` enlarged to ``size`` x ``size`` px as bands of rows, the method's name for the
-    metadata). The one place a super-resolution refiner would come in: whatever it is, it must
-    keep the tile seamless and give bands."""
+    metadata): Lanczos wrapping around the borders, in bands (the super-resolution refiner
+    has drawn the source at its own size before, in ``sharpened_source``)."""
     from .images import resized_tile_bands
 
     max_side = math.isqrt(int(settings.CUALIFY_PRINT_MAX_MEGAPIXELS * 1_000_000))
@@ -108,6 +140,7 @@ def _make_files(job: PrintJob, progress: Progress, *, tile, fabric) -> None:
     # The door's rule again: the limits may have been lowered since the job was queued.
     sizes = print_sizes(tile_cm=job.tile_cm, fabric_width_cm=job.fabric_width_cm, fabric_height_cm=job.fabric_height_cm)
     source, text = print_source(job.image)
+    source, drawn_by = sharpened_source(source, text, sizes.tile_px)
     kept = {key: value for key, value in text.items() if key not in {"Software", XMP_KEY, *AI_METADATA}}
     asked = {"tile_cm": job.tile_cm, "fabric_width_cm": job.fabric_width_cm, "fabric_height_cm": job.fabric_height_cm,
              "print_job": job.public_id.hex}
@@ -116,7 +149,7 @@ def _make_files(job: PrintJob, progress: Progress, *, tile, fabric) -> None:
     bands, method = enlarge(source, sizes.tile_px)
     png_write(tile, (sizes.tile_px,) * 2, _reported(bands, sizes.tile_px, progress, "print_tile"),
               {**kept, "print": _json({**asked, "file": "tile", "dpi": limits.PRINT_DPI, "width_px": sizes.tile_px,
-                                       "height_px": sizes.tile_px, "enlarged": method})},
+                                       "height_px": sizes.tile_px, "enlarged": drawn_by + method})},
               dpi=limits.PRINT_DPI)
 
     progress("print_fabric", force=True)
@@ -129,7 +162,7 @@ def _make_files(job: PrintJob, progress: Progress, *, tile, fabric) -> None:
     width, height = sizes.fabric_width_px, sizes.fabric_height_px
     png_write(fabric, (width, height), _reported(repeat_bands(repeat, width, height), height, progress, "print_fabric"),
               {**kept, "print": _json({**asked, "file": "fabric", "dpi": limits.PRINT_FABRIC_DPI, "width_px": width,
-                                       "height_px": height, "tile_px": sizes.fabric_tile_px, "enlarged": method})},
+                                       "height_px": height, "tile_px": sizes.fabric_tile_px, "enlarged": drawn_by + method})},
               dpi=limits.PRINT_FABRIC_DPI)
 
 

@@ -150,8 +150,20 @@ def check_request(request: GenerationRequest, version: ModelVersion | None) -> N
         problem = limits.prompt_problem(request.prompt)
         if problem:
             raise GenerationRejected(problem)
-    if request.refine and not ModelVersion.objects.filter(kind=ModelKind.REFINER, is_active=True).exists():
+    refiner = ModelVersion.objects.filter(kind=ModelKind.REFINER, is_active=True).only("metrics").first()
+    if request.refine and refiner is None:
         raise GenerationRejected("no_refiner")
+    side = result_side(version, refiner if request.refine else None, request.upscale)
+    if side > limits.MAX_ENGINE_SIDE:
+        raise GenerationRejected("too_large_result", f"{side} px", result_side=side)
+
+
+def result_side(generator: ModelVersion, refiner: ModelVersion | None, upscale: int) -> int:
+    """The side of a job's images: the generator's size, times the super-resolution refiner's
+    scale when it refines, times the upscale factor."""
+    native = int((generator.metrics or {}).get("resolution") or 0)  # 0 (not recorded): nothing to check
+    scale = int((refiner.metrics or {}).get("scale") or 1) if refiner is not None else 1
+    return native * scale * upscale
 
 
 def generation_job_create(*, request: GenerationRequest, user=None, session_key: str = "") -> GenerationJob:

@@ -38,13 +38,20 @@ PREFILL = ("mode", "seed", "count", "truncation", "distance", "refine", "refine_
            "prompt", "structure_from", "detail_from")
 
 
-def _refine_default() -> bool:
+def _refine_options() -> dict:
+    """Whether the refine box starts ticked (the active refiner's measurement says it helps) and,
+    for a super-resolution refiner, the side it draws the active generator's motifs at."""
     refiner = ModelVersion.objects.filter(kind=ModelKind.REFINER, is_active=True).only("metrics").first()
-    return bool(refiner and refiner.metrics.get("default_on"))
+    if refiner is None:
+        return {"refine_default": False}
+    generator = generation.active_generator()
+    side = generation.result_side(generator, refiner, 1) if generator is not None else 0
+    scaled = int((refiner.metrics or {}).get("scale") or 1) > 1
+    return {"refine_default": bool(refiner.metrics.get("default_on")), "refine_side": side if scaled and side else None}
 
 
 def _form(request, data=None, files=None, initial=None):
-    return GenerateForm(data, files, initial=initial, motifs=generation.generatable_motifs(), refine_default=_refine_default())
+    return GenerateForm(data, files, initial=initial, motifs=generation.generatable_motifs(), **_refine_options())
 
 
 def _rerun_initial(request) -> dict:

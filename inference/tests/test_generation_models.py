@@ -79,12 +79,17 @@ def test_train_generator_trains_registers_and_reports(tmp_path, settings):
     out = StringIO()
     call_command("train_generator", "--kimg", "0.008", "--resolution", "64", "--batch", "4",
                  "--grow-from", str(model_file(version)), "--discriminator", "projected", "--bf16",
-                 stdout=out, stderr=StringIO(), verbosity=1)
+                 "--diversity", "1", stdout=out, stderr=StringIO(), verbosity=1)
     grown = ModelVersion.objects.filter(kind=ModelKind.GENERATOR, source="trained").latest("created")
     assert grown.pk != version.pk and not grown.is_active
     assert grown.metrics["resolution"] == 64 and grown.metrics["discriminator"] == "projected"
     assert grown.metrics["bf16"] is True and grown.metrics["grown_from"] == model_file(version).name
     assert "no earlier run here at 64 px, batch 4 on cpu" in out.getvalue()
+    assert grown.metrics["diversity_weight"] == 1.0
+    from stylegan2_ada.train import native_bf16
+
+    # On a CPU without native bfloat16 the curator is told before the (much slower) run.
+    assert ("warning: this CPU has no native bfloat16" in out.getvalue()) is not native_bf16("cpu")
     assert "no earlier run" in generator_time_estimate(kimg=10, resolution=64, batch=4, device="cpu")
     assert "s per kimg)" in generator_time_estimate(kimg=10, resolution=64, batch=4, device="cpu",
                                                     discriminator="projected", bf16=True)
@@ -94,26 +99,45 @@ def test_train_generator_trains_registers_and_reports(tmp_path, settings):
     (["--kimg", "0"], "--kimg"), (["--batch", "1"], "--batch"), (["--resume", "/no/such.safetensors"], "--resume"),
     (["--grow-from", "/no/such.safetensors"], "--grow-from"),
     (["--grow-from", __file__, "--resume", __file__], "give one of them"),
+    (["--diversity", "-1"], "--diversity"),
 ])
 def test_train_generator_refuses_bad_arguments(args, message):
     with pytest.raises(CommandError, match=message):
         call_command("train_generator", *args)
 
 
-def test_train_refiner_trains_registers_and_resumes(tmp_path, settings):
+def test_train_refiner_trains_measures_registers_and_resumes(tmp_path, settings, generator, classifier):
     settings.CUALIFY_DATA_DIR = tmp_path
     motif = Motif.objects.get(slug="merak")
-    for seed in range(3):
+    for seed in range(6):  # six: one of them is held out for the measurement
         buffer = io.BytesIO()
-        render_motif("merak", seed, 64).save(buffer, "PNG")
+        render_motif("merak", seed, 128).save(buffer, "PNG")
         add_image(motif, data=buffer.getvalue())
     out = StringIO()
-    call_command("train_refiner", "--steps", "2", "--resolution", "32", "--batch", "2", "--activate",
-                 stdout=out, stderr=StringIO(), verbosity=0)
+    call_command("train_refiner", "--steps", "2", "--scale", "2", "--batch", "2", "--eval-per-motif", "1",
+                 "--activate", stdout=out, stderr=StringIO(), verbosity=0)
     version = ModelVersion.objects.get(kind=ModelKind.REFINER)
     assert version.is_active and version.file_format == "diffusers" and version.metrics["steps"] == 2
+    metrics = version.metrics
+    # The shipped generator draws 64 px: x2 makes 128 px, measured against Lanczos on both counts.
+    assert metrics["task"] == "super_resolution" and metrics["scale"] == 2 and metrics["output_resolution"] == 128
+    assert metrics["held_out_n"] == 1 and metrics["generated_n"] == len(generator.class_names)
+    for name in ("perceptual_lanczos", "perceptual_refined", "psnr_lanczos", "psnr_refined", "frechet_lanczos",
+                 "frechet_refined", "frechet_floor", "agreement_lanczos", "agreement_refined"):
+        assert isinstance(metrics[name], float), name
+    # Two steps of training cannot beat Lanczos: the form must not tick it.
+    assert metrics["default_on"] is False
     run = out.getvalue().split("--resume ")[-1].strip().rstrip(")")
-    call_command("train_refiner", "--steps", "3", "--resolution", "32", "--batch", "2", "--resume", run,
+    call_command("train_refiner", "--steps", "3", "--scale", "2", "--batch", "2", "--no-evaluate", "--resume", run,
                  stdout=StringIO(), stderr=StringIO(), verbosity=0)
     assert ModelVersion.objects.filter(kind=ModelKind.REFINER).count() == 2
-    assert ModelVersion.objects.filter(kind=ModelKind.REFINER, metrics__steps=3).exists()
+    resumed = ModelVersion.objects.get(kind=ModelKind.REFINER, metrics__steps=3)
+    assert "perceptual_refined" not in resumed.metrics and resumed.metrics["default_on"] is False
+
+
+def test_train_refiner_scales_the_active_generator_to_512_px(generator):
+    from inference.training import refiner_scale_for
+
+    assert generator.metrics["resolution"] == 64 and refiner_scale_for(generator) == 8
+    generator.metrics = {**generator.metrics, "resolution": 128}
+    assert refiner_scale_for(generator) == 4 and refiner_scale_for(None) == 4

@@ -315,3 +315,23 @@ def test_curators_see_print_jobs_in_the_admin_and_may_cancel_them(owner, curator
     assert response.status_code == 302
     job.refresh_from_db()
     assert job.status == "cancelled"
+
+
+def test_with_the_super_resolution_refiner_the_worker_draws_the_print_from_detail(owner, sync_queue, refiner):
+    """An unrefined 64 px result is drawn again at 512 px by the refiner in the worker, then
+    resized to the print: the files say so, keep the result's metadata and stay seamless."""
+    client, image = owner
+    ask(client, image, tile_cm=5, fabric_width_cm=20, fabric_height_cm=10)
+    job = PrintJob.objects.get()
+    assert job.status == "succeeded", job.error
+    with job.tile.open("rb") as handle:
+        data = handle.read()
+    text = read_png_metadata(data)
+    asked = json.loads(text["print"])
+    assert asked["enlarged"].startswith("diffusion super-resolution x8 (") and "Lanczos" in asked["enlarged"]
+    assert all(text[key] == value for key, value in SOURCE_TEXT.items())
+    tile = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+    source = Image.open(io.BytesIO(generation.job_png(image))).convert("RGB")
+    assert tile.shape == (591, 591, 3) and seam_error(tile) <= 1.0
+    # Not the Lanczos enlargement of the 64 px result.
+    assert np.abs(tile.astype(int) - np.asarray(resize_tile(source, 591)).astype(int)).mean() > 1.0

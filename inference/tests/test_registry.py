@@ -131,3 +131,24 @@ def test_shipped_manifest_matches_the_weights():
     assert any(e["kind"] == "classifier" for e in entries)
     for entry in entries:
         assert registry.path_sha256(settings.BASE_DIR / "weights" / entry["file"]) == entry["sha256"]
+
+
+def test_a_retired_shipped_refiner_gives_way_to_the_one_that_replaced_it_but_a_curators_choice_stays():
+    manifest = json.loads((settings.BASE_DIR / "weights" / "manifest.json").read_text())
+    retired = next(entry for entry in manifest["retired"] if entry["kind"] == "refiner")
+    assert not (settings.BASE_DIR / "weights" / retired["file"]).exists()  # no longer in weights/
+    # A site bootstrapped before: the 64 px SDEdit refiner, shipped and active (its row stays readable).
+    old = ModelVersion.objects.create(kind="refiner", name=retired["name"], sha256=retired["sha256"],
+                                      path=f"models/refiner/{retired['sha256']}/{retired['file']}",
+                                      file_format="diffusers", source=ModelVersion.Source.SHIPPED, is_active=True)
+    registry.shipped_models_register(kinds=("refiner",))
+    active = runtime.active_version(ModelKind.REFINER)
+    assert active.pk != old.pk and active.metrics["task"] == "super_resolution"
+    assert ModelVersion.objects.filter(pk=old.pk, is_active=False).exists()
+
+    # A curator's own refiner is never replaced by what ships.
+    ModelVersion.objects.filter(pk=old.pk).update(source=ModelVersion.Source.TRAINED)
+    registry.model_version_activate(version=ModelVersion.objects.get(pk=old.pk))
+    active.delete()
+    registry.shipped_models_register(kinds=("refiner",))
+    assert runtime.active_version(ModelKind.REFINER).pk == old.pk

@@ -105,3 +105,30 @@ def test_the_run_estimates_its_own_time_after_its_first_steps(tmp_path, capsys):
     assert "time estimate: about" in capsys.readouterr().err
     assert Trainer(tiny_options(tmp_path, outdir=str(tmp_path / "short"), kimg=0.008)).run().estimated_seconds is None
     assert [format_duration(s) for s in (40, 720, 6060)] == ["40 s", "12 min", "1 h 41 min"]
+
+
+def test_mode_seeking_term_rewards_pairs_that_differ():
+    from stylegan2_ada.train import mode_seeking_loss
+
+    z = torch.randn(4, 8)
+    same = torch.zeros(4, 3, 8, 8)
+    apart = torch.cat([torch.zeros(2, 3, 8, 8), torch.ones(2, 3, 8, 8)])
+    assert mode_seeking_loss(same, z) > 1000 * mode_seeking_loss(apart, z)
+    images = (torch.rand(4, 3, 8, 8) * 0.1).requires_grad_(True)
+    mode_seeking_loss(images, z).backward()
+    # A step down the term moves the two images of each pair further apart.
+    difference = (images[:2] - images[2:]).detach()
+    step = -images.grad
+    assert ((step[:2] - step[2:]) * difference).sum() > 0
+
+def test_training_with_the_diversity_term_pairs_labels(tmp_path):
+    write_dataset(tmp_path / "data")
+    trainer = Trainer(tiny_options(tmp_path, kimg=0.008, diversity_weight=1.0))
+    loss, c = trainer._generator_step(lambda fake, c: fake.mean() * 0)
+    half = len(c) // 2
+    assert torch.equal(c[:half], c[half:]) and loss.item() > 0
+    assert trainer.run().kimg == pytest.approx(0.008)
+    with pytest.raises(ValueError, match="batch size must be even"):
+        TrainingOptions(data="x", outdir="y", batch_size=3, diversity_weight=1.0)
+    with pytest.raises(ValueError, match="0 or more"):
+        TrainingOptions(data="x", outdir="y", diversity_weight=-1.0)

@@ -109,7 +109,11 @@ def read_refiner_folder(folder: Path, device: str = "cpu") -> tuple[object, dict
         raise RefinerError("bad_model", f"{folder.name} is not a loadable refiner: {error}") from error
     # torch_dtype above: float32 whatever was stored, as half precision is slow or missing
     # for some CPU kernels.
-    if unet.config.in_channels != 3 or unet.config.out_channels != 3:
+    if metadata.get("task") == "super_resolution":
+        scale = int(metadata.get("scale") or 0)
+        if (unet.config.in_channels, unet.config.out_channels) != (3 * scale * scale + 3, 3 * scale * scale):
+            raise RefinerError("bad_model", f"{folder.name}: the UNet's channels do not fit a x{scale} upscaler")
+    elif unet.config.in_channels != 3 or unet.config.out_channels != 3:
         raise RefinerError("bad_model", f"{folder.name}: the UNet must map 3 channels to 3")
     resolution = int(metadata.get("resolution") or unet.config.sample_size)
     if not 1 <= resolution <= MAX_ENGINE_SIDE:

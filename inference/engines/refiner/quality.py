@@ -136,6 +136,25 @@ def quality_report(
     )
 
 
+def generate_per_class(G, class_names, classifier_classes, seeds_per_class: int,
+                       truncation_psi: float) -> tuple[np.ndarray, list[int]]:
+    """([N, H, W, 3] uint8, the classifier index asked for each): ``seeds_per_class`` images per
+    class, seeds 0.., const noise, in class order."""
+    import torch
+
+    from stylegan2_ada.generate import class_label, seed_to_z, to_uint8
+
+    images, requested = [], []
+    with torch.no_grad():
+        for class_index, name in enumerate(class_names):
+            label = class_label(G, class_index)
+            for seed in range(seeds_per_class):
+                image = G(seed_to_z(seed, G.z_dim), label, truncation_psi=truncation_psi, noise_mode="const")
+                images.append(to_uint8(image)[0])
+                requested.append(list(classifier_classes).index(name))
+    return np.stack(images), requested
+
+
 def evaluate_refiner(
     *,
     refiner: Refiner,
@@ -157,11 +176,9 @@ def evaluate_refiner(
     Real images are used at the refiner's resolution, like the generated ones, so resizing
     affects both sides alike.
     """
-    import torch
     from PIL import Image
 
     from stylegan2_ada.checkpoint import load_generator
-    from stylegan2_ada.generate import class_label, seed_to_z, to_uint8
 
     from ..classifier import ClassifierEngine
 
@@ -176,15 +193,7 @@ def evaluate_refiner(
         raise RefinerError("bad_options", f"the classifier does not know the generator's classes {missing}")
 
     say("generating")
-    images, requested = [], []
-    with torch.no_grad():
-        for class_index, name in enumerate(loaded.class_names):
-            label = class_label(G, class_index)
-            for s in range(seeds_per_class):
-                image = G(seed_to_z(s, G.z_dim), label, truncation_psi=truncation_psi, noise_mode="const")
-                images.append(to_uint8(image)[0])
-                requested.append(classifier.class_names.index(name))
-    gan = np.stack(images)
+    gan, requested = generate_per_class(G, loaded.class_names, classifier.class_names, seeds_per_class, truncation_psi)
     if gan.shape[1] != refiner.resolution:
         gan_for_metrics = resize_batch(gan, refiner.resolution, refiner.resolution)
     else:

@@ -23,6 +23,7 @@ from .networks import TRAIN_TIMESTEPS
 from .seamless import circular_copy
 
 StepCallback = Callable[[int, int], None]
+REFINE_STEPS = 10  # denoising steps of an SDEdit refinement, whatever its strength
 
 
 def _check_images(images) -> None:
@@ -87,7 +88,28 @@ def _to_uint8(samples) -> np.ndarray:
     return ((samples.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
 
 
-class Refiner:
+class DiffusersDenoiser:
+    """What both refiners share: the UNet (or its wrap-around copy for tiles) and a fresh DDIM
+    scheduler per call. Needs ``unet``, ``scheduler_config``, ``_circular`` and ``_lock``."""
+
+    def _denoiser(self, tile: bool):
+        """The UNet, or for seamless tiles its copy that pads by wrapping around
+        (:func:`.seamless.circular_copy`), built once on the first tile request."""
+        if not tile:
+            return self.unet
+        with self._lock:
+            if self._circular is None:
+                self._circular = circular_copy(self.unet)
+            return self._circular
+
+    def _scheduler(self):
+        from diffusers import DDIMScheduler
+
+        # A fresh scheduler per call: set_timesteps mutates it, and calls may overlap.
+        return DDIMScheduler.from_config(self.scheduler_config)
+
+
+class Refiner(DiffusersDenoiser):
     """A loaded refiner folder; :meth:`refine` is safe to call from several threads (no shared state changes).
 
     Build one with :meth:`load`; the constructor takes a UNet as it is (training wraps its
@@ -123,21 +145,13 @@ class Refiner:
         unet, scheduler_config, metadata = read_refiner_folder(folder, device)
         return cls(unet, scheduler_config, metadata, folder=folder, device=device)
 
-    def _denoiser(self, tile: bool):
-        """The UNet, or for seamless tiles its copy that pads by wrapping around
-        (:func:`.seamless.circular_copy`), built once on the first tile request."""
-        if not tile:
-            return self.unet
-        with self._lock:
-            if self._circular is None:
-                self._circular = circular_copy(self.unet)
-            return self._circular
+    def schedule_steps(self, strength: float) -> int:
+        """DDIM steps over the whole range such that refining from ``strength`` denoises
+        REFINE_STEPS times (SDEdit starts part-way down the schedule)."""
+        return max(REFINE_STEPS, round(REFINE_STEPS / strength))
 
-    def _scheduler(self):
-        from diffusers import DDIMScheduler
-
-        # A fresh scheduler per call: set_timesteps mutates it, and calls may overlap.
-        return DDIMScheduler.from_config(self.scheduler_config)
+    def output_side(self, side: int) -> int:
+        return side
 
     def refine(
         self,

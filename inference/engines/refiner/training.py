@@ -109,13 +109,19 @@ def list_training_images(folder: str | Path) -> list[Path]:
 def load_training_images(folder: str | Path, resolution: int) -> np.ndarray:
     """[N, R, R, 3] uint8: each image centre-cropped to a square and resized to ``resolution``
     (cropped first, so no image is ever scaled past its own size or ``resolution``)."""
-    from PIL import Image
 
     if not 1 <= resolution <= MAX_ENGINE_SIDE:
         raise RefinerError("bad_options", f"resolution must be 1..{MAX_ENGINE_SIDE} px, got {resolution}")
     files = list_training_images(folder)
     if not files:
         raise RefinerError("no_training_data", f"no images in {folder}")
+    return load_square_images(files, resolution)
+
+
+def load_square_images(files, resolution: int) -> np.ndarray:
+    """[N, R, R, 3] uint8 of ``files``, each centre-cropped to a square and Lanczos-resized to ``resolution``."""
+    from PIL import Image
+
     arrays = []
     for path in files:
         try:
@@ -225,23 +231,8 @@ def train_refiner(options: RefinerTrainingOptions, progress: ProgressCallback | 
         optimizer = torch.optim.AdamW(unet.parameters(), lr=options.lr, weight_decay=0.0)
         ema = _Ema(unet, options.ema_decay) if options.ema_decay > 0 else None
 
-        start_step, resumed_from = 0, None
-        if options.resume and (snapshot := newest_snapshot(outdir)) is not None:
-            # weights_only: a snapshot is data (tensors, numbers, dicts), never code.
-            state = torch.load(snapshot, map_location="cpu", weights_only=True)
-            if state.get("unet_config") != _config_key(unet):
-                raise RefinerError(
-                    "bad_snapshot", f"{snapshot.name} was trained with another UNet shape or resolution"
-                )
-            unet.load_state_dict(state["unet"])
-            optimizer.load_state_dict(state["optimizer"])
-            if ema is not None:
-                ema.module.load_state_dict(state["ema"] if state.get("ema") is not None else state["unet"])
-            start_step = resumed_from = int(state["step"])
-        elif newest_snapshot(outdir) is not None:
-            # Training afresh beside an old run's snapshots would interleave the two runs, and the
-            # newest-snapshot rule would later resume the wrong one.
-            raise RefinerError("bad_options", f"{outdir} already holds snapshots: resume, or use another outdir")
+        resumed_from = resume_or_refuse(outdir, options.resume, unet, optimizer, ema, _config_key(unet))
+        start_step = resumed_from or 0
         (outdir / SNAPSHOT_DIR).mkdir(parents=True, exist_ok=True)
 
         grid_reals = data[np.linspace(0, len(data) - 1, min(8, len(data))).astype(int)]
@@ -268,22 +259,9 @@ def train_refiner(options: RefinerTrainingOptions, progress: ProgressCallback | 
                 # Batches are drawn on the CPU (the same per-step generator on every device).
                 loss = F.mse_loss(unet(noisy.to(options.device), timesteps.to(options.device)).sample,
                                   noise.to(options.device))
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(unet.parameters(), 1.0)
-                optimizer.step()
-                if ema is not None:
-                    ema.update(unet, step)
-                step += 1
-
-                recent = (recent + [loss.item()])[-50:]
-                metrics = {"loss": recent[-1], "loss_mean50": sum(recent) / len(recent)}
-                bar.update(1)
-                bar.set_postfix(loss=f"{metrics['loss_mean50']:.4f}")
-                if progress is not None:
-                    progress(step, options.steps, metrics)
+                step, recent = optimizer_step(loss, unet, optimizer, ema, step, recent, bar, progress, options.steps)
                 if step % options.snapshot_every == 0 or step == options.steps:
-                    snapshot = _save_snapshot(outdir, step, unet, ema, optimizer, options)
+                    snapshot = save_snapshot(outdir, step, unet, ema, optimizer, options, _config_key(unet))
                     averaged = ema.module if ema is not None else unet
                     grid = _sample_grid(averaged, scheduler.config, grid_reals, options.resolution,
                                         options.sample_steps, options.seed, options.device)
@@ -293,7 +271,7 @@ def train_refiner(options: RefinerTrainingOptions, progress: ProgressCallback | 
 
         final = ema.module if ema is not None else unet
         if snapshot is None:  # resumed at or past options.steps: nothing new was trained
-            snapshot = _save_snapshot(outdir, step, unet, ema, optimizer, options)
+            snapshot = save_snapshot(outdir, step, unet, ema, optimizer, options, _config_key(unet))
         metadata = {
             "format": REFINER_FORMAT,
             "version": 1,
@@ -337,7 +315,52 @@ def _config_key(unet) -> dict:
     }
 
 
-def _save_snapshot(outdir: Path, step: int, unet, ema, optimizer, options: RefinerTrainingOptions) -> Path:
+def resume_or_refuse(outdir: Path, resume: bool, unet, optimizer, ema, config_key: dict) -> int | None:
+    """With ``resume``, load the newest snapshot in ``outdir`` into the UNet, optimizer and EMA and
+    return its step (None when there is none); without, refuse a folder that holds snapshots."""
+    import torch
+
+    snapshot = newest_snapshot(outdir)
+    if resume and snapshot is not None:
+        # weights_only: a snapshot is data (tensors, numbers, dicts), never code.
+        state = torch.load(snapshot, map_location="cpu", weights_only=True)
+        if state.get("unet_config") != config_key:
+            raise RefinerError("bad_snapshot", f"{snapshot.name} was trained with another UNet shape or resolution")
+        unet.load_state_dict(state["unet"])
+        optimizer.load_state_dict(state["optimizer"])
+        if ema is not None:
+            ema.module.load_state_dict(state["ema"] if state.get("ema") is not None else state["unet"])
+        return int(state["step"])
+    if snapshot is not None:
+        # Training afresh beside an old run's snapshots would interleave the two runs, and the
+        # newest-snapshot rule would later resume the wrong one.
+        raise RefinerError("bad_options", f"{outdir} already holds snapshots: resume, or use another outdir")
+    return None
+
+
+def optimizer_step(loss, unet, optimizer, ema, step: int, recent: list[float], bar, progress, steps: int):
+    """Back-propagate ``loss``, clip, step, update the EMA; report on the bar and ``progress``.
+    Returns (the next step, the last 50 losses)."""
+    import torch
+
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(unet.parameters(), 1.0)
+    optimizer.step()
+    if ema is not None:
+        ema.update(unet, step)
+    step += 1
+    recent = (recent + [loss.item()])[-50:]
+    metrics = {"loss": recent[-1], "loss_mean50": sum(recent) / len(recent)}
+    bar.update(1)
+    bar.set_postfix(loss=f"{metrics['loss_mean50']:.4f}")
+    if progress is not None:
+        progress(step, steps, metrics)
+    return step, recent
+
+
+def save_snapshot(outdir: Path, step: int, unet, ema, optimizer, options, config_key: dict) -> Path:
+    """Weights, EMA, optimizer and step, written atomically; only the newest SNAPSHOTS_KEPT stay."""
     import torch
 
     path = _snapshot_path(outdir, step)
@@ -348,7 +371,7 @@ def _save_snapshot(outdir: Path, step: int, unet, ema, optimizer, options: Refin
             "unet": unet.state_dict(),
             "ema": ema.module.state_dict() if ema is not None else None,
             "optimizer": optimizer.state_dict(),
-            "unet_config": _config_key(unet),
+            "unet_config": config_key,
             "options": json.dumps(options.to_json()),
         },
         partial,
@@ -358,4 +381,3 @@ def _save_snapshot(outdir: Path, step: int, unet, ema, optimizer, options: Refin
     for stale in older[: max(0, len(older) - (SNAPSHOTS_KEPT - 1))]:
         stale.unlink(missing_ok=True)
     return path
-

@@ -1,7 +1,8 @@
-"""The diffusion refiner: training writes a loadable, resumable run; refinement is SDEdit and deterministic.
+"""The SDEdit refiner of earlier versions (no longer shipped; its folders still load): training
+writes a loadable, resumable run; refinement is SDEdit and deterministic.
 
-Tiny networks on a handful of 16 px demo renders keep this file fast; one test runs the
-shipped refiner on the shipped generator's output."""
+Tiny networks on a handful of 16 px demo renders keep this file fast. The refiner that ships,
+super-resolution, is tested in test_upscaler.py."""
 from __future__ import annotations
 
 import json
@@ -26,7 +27,6 @@ from inference.engines.refiner import (
 pytestmark = [pytest.mark.nodb, pytest.mark.usefixtures("one_torch_thread")]
 
 WEIGHTS = Path(__file__).resolve().parents[3] / "weights"
-SHIPPED_REFINER = WEIGHTS / "refiner-demo-64"
 SHIPPED_GENERATOR = WEIGHTS / "generator-demo-64.safetensors"
 TINY = {"resolution": 16, "channels": (8, 16), "batch": 2, "snapshot_every": 2, "sample_steps": 2,
         "num_threads": 1, "show_progress": False, "seed": 3}
@@ -257,30 +257,12 @@ def test_quality_report_turns_refinement_on_only_when_it_helps_and_keeps_the_cla
     assert not worse.default_on and worse.best_strength is None
 
 
-def test_shipped_refiner_refines_the_shipped_generators_output():
-    import torch
+def test_an_sdedit_refiner_folder_still_loads_as_one(tiny_run):
+    """The 64 px SDEdit refiner no longer ships, but folders of that kind (registry rows of
+    earlier sites) load as what they are, and refine at their own size."""
+    from inference.engines.refiner import Upscaler, load_refiner
 
-    from stylegan2_ada.checkpoint import load_generator
-    from stylegan2_ada.generate import class_label, seed_to_z, to_uint8
-
-    if not (SHIPPED_REFINER.is_dir() and SHIPPED_GENERATOR.is_file()):
-        pytest.skip("the shipped refiner or generator is not in weights/")
-    manifest = json.loads((WEIGHTS / "manifest.json").read_text())
-    entry = next(m for m in manifest["models"] if m["kind"] == "refiner")
-    assert entry["sha256"] == folder_sha256(SHIPPED_REFINER)
-
-    G = load_generator(SHIPPED_GENERATOR).G.eval()
-    with torch.no_grad():
-        gan = np.concatenate([
-            to_uint8(G(seed_to_z(seed, G.z_dim), class_label(G, seed), truncation_psi=0.7, noise_mode="const"))
-            for seed in (0, 5)
-        ])
-    refiner = Refiner.load(SHIPPED_REFINER)
-    assert refiner.resolution == gan.shape[1] == 64
-    a = refiner.refine(gan, 0.3, 10, seed=0)
-    assert a.shape == gan.shape and a.dtype == np.uint8
-    assert np.array_equal(a, refiner.refine(gan, 0.3, 10, seed=0))
-    changes = _mean_change(refiner, gan, (0.1, 0.3, 0.6, 1.0))
-    assert changes == sorted(changes), changes
-    # A trained denoiser at strength 0.3 keeps the composition: changed, but far less than noise would.
-    assert 0.5 < changes[1] < 40, changes
+    refiner = load_refiner(tiny_run[0].model_dir)
+    assert isinstance(refiner, Refiner) and not isinstance(refiner, Upscaler)
+    assert refiner.output_side(16) == 16 and refiner.schedule_steps(0.5) == 20
+    assert refiner.refine(_images(1), 0.5, 4, seed=0).shape == (1, 16, 16, 3)

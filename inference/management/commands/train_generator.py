@@ -25,10 +25,12 @@ class Command(BaseCommand):
                             help="start from this lower-resolution generator (.safetensors), e.g. the shipped 64 px one")
         parser.add_argument("--bf16", action="store_true",
                             help="bfloat16 autocast (about 2× faster on CPUs with AVX-512-BF16/AMX)")
+        parser.add_argument("--diversity", type=float, default=0.0,
+                            help="weight of the mode-seeking term against near-copies within a motif (0 = off)")
         parser.add_argument("--activate", action="store_true")
 
     def handle(self, *args, kimg, resolution, batch, seed, resume, activate, discriminator, grow_from, bf16,
-               **options):
+               diversity, **options):
         if not 0 < kimg <= 100_000:
             raise CommandError("--kimg must be above 0 and at most 100000")
         if not 2 <= batch <= 256:
@@ -37,6 +39,8 @@ class Command(BaseCommand):
             raise CommandError(f"--resume {resume} is not a file")
         if grow_from and not grow_from.is_file():
             raise CommandError(f"--grow-from {grow_from} is not a file")
+        if not 0 <= diversity <= 100:
+            raise CommandError("--diversity must be between 0 and 100")
         if grow_from and resume:
             raise CommandError("--grow-from starts a new run; --resume continues one: give one of them")
         from inference.training import checked_training_device, generator_time_estimate, train_generator
@@ -50,7 +54,8 @@ class Command(BaseCommand):
         try:
             trained = train_generator(kimg=kimg, resolution=resolution, batch=batch, seed=seed, resume=resume,
                                       activate=activate, progress=options["verbosity"] > 0,
-                                      discriminator=discriminator, grow_from=grow_from, bf16=bf16)
+                                      discriminator=discriminator, grow_from=grow_from, bf16=bf16,
+                                      diversity=diversity)
         except (DatasetError, ValueError) as exc:
             raise CommandError(str(exc)) from exc
         version = trained.version
