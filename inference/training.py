@@ -228,36 +228,43 @@ def checked_training_device() -> str:
 
 
 def generator_time_estimate(*, kimg: float, resolution: int, batch: int, device: str,
-                            discriminator: str = "stylegan2", bf16: bool = False) -> str:
+                            discriminator: str = "stylegan2", bf16: bool = False, objective: str = "gan") -> str:
     """Before training starts: how long ``kimg`` took the last generator trained here with the
-    same resolution, batch, device, discriminator and precision (its recorded seconds per kimg),
-    or that nothing is known yet. The run itself measures its own after its first steps."""
+    same resolution, batch, device, objective, discriminator and precision (its recorded seconds
+    per kimg), or that nothing is known yet. The run itself measures its own after its first steps."""
     from stylegan2_ada.train import BF16_EMULATED, format_duration, native_bf16
 
     warning = f"; warning: {BF16_EMULATED}" if bf16 and not native_bf16(device) else ""
-    how = "".join([f" with the {discriminator} discriminator" if discriminator != "stylegan2" else "",
+    if objective == "imle":
+        discriminator = "none"
+    how = "".join([" by nearest latents (IMLE)" if objective == "imle" else "",
+                   f" with the {discriminator} discriminator" if discriminator not in ("stylegan2", "none") else "",
                    " in bf16" if bf16 else ""])
 
     for metrics in (ModelVersion.objects.filter(kind=ModelKind.GENERATOR, source=ModelVersion.Source.TRAINED)
                     .order_by("-created").values_list("metrics", flat=True)):
         if (isinstance(metrics, dict) and metrics.get("seconds_per_kimg") and metrics.get("resolution") == resolution
                 and metrics.get("batch") == batch and metrics.get("device", "cpu") == device
-                and metrics.get("discriminator", "stylegan2") == discriminator and bool(metrics.get("bf16")) == bf16):
+                and metrics.get("discriminator", "stylegan2") == discriminator and bool(metrics.get("bf16")) == bf16
+                and metrics.get("objective", "gan") == objective):
             per_kimg = float(metrics["seconds_per_kimg"])
             return (f"time estimate: about {format_duration(per_kimg * kimg)} for {kimg:g} kimg (the last run here at "
                     f"{resolution} px, batch {batch}, on {device}{how}: {per_kimg:.0f} s per kimg); a measured one "
                     "follows after the first steps" + warning)
     return (f"time estimate: no earlier run here at {resolution} px, batch {batch} on {device}{how}; a measured one "
             "follows after the first steps (on 2 CPU cores at 128 px, batch 16: about 78 s per kimg with the classic "
-            "discriminator in bf16, 50 s with the projected one, on a CPU with AMX)" + warning)
+            "discriminator in bf16, 50 s with the projected one, on a CPU with AMX; on an AVX2-only CPU in float32, "
+            "about 390 s with the classic discriminator and 180 s by nearest latents)" + warning)
 
 
 def train_generator(
     *, kimg: float, resolution: int, batch: int, seed: int, resume: Path | None = None, activate: bool = False,
     created_by=None, progress: bool = True, discriminator: str = "stylegan2", grow_from: Path | None = None,
-    bf16: bool = False, diversity: float = 0.0,
+    bf16: bool = False, diversity: float = 0.0, objective: str = "gan",
 ) -> TrainedModel:
-    """Export the archive, train StyleGAN2-ADA, keep G_ema, measure class agreement, register."""
+    """Export the archive, train StyleGAN2-ADA, keep G_ema, measure class agreement, register.
+    ``objective="imle"`` trains by nearest latents without a discriminator (``stylegan2_ada.coverage``);
+    it may ``resume`` from a shipped generator (G_ema alone)."""
     from stylegan2_ada.checkpoint import load_checkpoint, save_checkpoint
     from stylegan2_ada.train import TrainingOptions, train
 
@@ -267,7 +274,7 @@ def train_generator(
         data=str(dataset), outdir=str(run_root / "run"), resolution=resolution, kimg=kimg, batch_size=batch,
         seed=seed, resume=str(resume) if resume else None, progress=progress, snapshot_kimg=max(kimg / 4, 0.5),
         device=training_device(), discriminator=discriminator, grow_from=str(grow_from) if grow_from else None,
-        bf16=bf16, diversity_weight=diversity,
+        bf16=bf16, diversity_weight=diversity, objective=objective,
     ))
     checkpoint = load_checkpoint(result.checkpoint, networks=("G_ema",))
     shipped = run_root / "generator.safetensors"
@@ -276,7 +283,10 @@ def train_generator(
                "train_seconds": round(result.seconds, 1), "seconds_per_kimg": round(result.seconds_per_kimg, 1),
                "estimated_seconds": round(result.estimated_seconds, 1) if result.estimated_seconds else None,
                "augment_p": round(result.augment_p, 3), "device": training_device(), "discriminator": discriminator,
-               "bf16": bf16, "grown_from": Path(grow_from).name if grow_from else None, "diversity_weight": diversity}
+               "bf16": bf16, "grown_from": Path(grow_from).name if grow_from else None, "diversity_weight": diversity,
+               "objective": objective}
+    if objective == "imle":
+        metrics["discriminator"] = "none"
     registration = registry.model_version_register(
         path=shipped, kind=ModelKind.GENERATOR, name=f"generator {run_root.name}", source=ModelVersion.Source.TRAINED,
         metrics=metrics, training_data=json.loads((dataset / "dataset.json").read_text()) if (dataset / "dataset.json").exists() else {},

@@ -71,7 +71,10 @@ def cmd_train(args) -> None:
         ada_kimg=args.ada_kimg, snapshot_kimg=args.snap, conditional=not args.unconditional, resume=args.resume,
         seed=args.seed, device=args.device, discriminator=args.discriminator, feature_network=args.feature_network,
         grow_from=args.grow_from, bf16=args.bf16, minutes=args.minutes,
-        diversity_weight=args.diversity)
+        diversity_weight=args.diversity, objective=args.objective, imle_candidates=args.candidates,
+        imle_search_resolution=args.search_resolution, imle_search_kimg=args.search_kimg, imle_lr=args.imle_lr,
+        imle_mapping_lr=args.imle_mapping_lr,
+        perceptual_weight=args.perceptual)
     result = train(options)
     print(f"{result.checkpoint}  kimg={result.kimg:.3f}  s/kimg={result.seconds_per_kimg:.1f}  "
           f"p={result.augment_p:.3f}")
@@ -159,6 +162,19 @@ def build_parser() -> argparse.ArgumentParser:
     training.add_argument("--minutes", type=float, help="stop with a snapshot after this much wall time")
     training.add_argument("--diversity", type=float, default=0.0,
                           help="weight of the mode-seeking term against collapse within a class (0 = off)")
+    training.add_argument("--objective", choices=["gan", "imle"], default="gan",
+                          help="gan: a discriminator judges the images; imle: every training image pulls its "
+                               "nearest generated sample towards it (no discriminator, no motif left behind)")
+    training.add_argument("--candidates", type=int, default=16, help="IMLE: fresh latents per image at each search")
+    training.add_argument("--search-resolution", type=int, default=16,
+                          help="IMLE: draw and compare the candidates at this size")
+    training.add_argument("--search-kimg", type=float, default=None,
+                          help="IMLE: search again every N kimg (default: once per pass over the data)")
+    training.add_argument("--imle-lr", type=float, default=0.005, help="IMLE: generator learning rate")
+    training.add_argument("--imle-mapping-lr", type=float, default=10.0,
+                          help="IMLE: the mapping network's learning rate as a multiple of --imle-lr")
+    training.add_argument("--perceptual", type=float, default=1.0,
+                          help="IMLE: weight of the feature distance in the frozen --feature-network (0 = pixels)")
     training.add_argument("--gamma", type=float, default=None, help="R1 weight (default: NVlabs auto formula)")
     training.add_argument("--ada-target", type=float, default=0.6)
     training.add_argument("--ada-kimg", type=float, default=100.0)

@@ -495,13 +495,21 @@ class SynthesisNetwork(torch.nn.Module):
             self.num_ws += block.num_conv + (block.num_torgb if is_last else 0)
             setattr(self, f"b{res}", block)
 
-    def forward(self, ws, **block_kwargs):
+    def forward(self, ws, stop_at=None, **block_kwargs):
+        """``stop_at``: return the image at that lower resolution, running only the blocks up to it
+        (the 'skip' architecture draws an image at every block): a cheap preview of the layout."""
         if ws.ndim != 3 or ws.shape[1] != self.num_ws or ws.shape[2] != self.w_dim:
             raise ValueError(f"ws must have shape [batch, {self.num_ws}, {self.w_dim}], got {tuple(ws.shape)}")
+        if stop_at is not None and (stop_at not in self.block_resolutions or
+                                    (stop_at != self.img_resolution and self.b4.architecture != "skip")):
+            raise ValueError(f"cannot stop at {stop_at} px: a 'skip' synthesis network stops at one of "
+                             f"{self.block_resolutions}")
         ws = ws.to(torch.float32)
         x = img = None
         w_index = 0
         for res in self.block_resolutions:
+            if stop_at is not None and res > stop_at:
+                break
             block = getattr(self, f"b{res}")
             # Consecutive blocks share a w: a block's toRGB uses the next block's first w.
             block_ws = ws.narrow(1, w_index, block.num_conv + block.num_torgb)

@@ -37,11 +37,15 @@ from PIL import Image
 
 from stylegan2_ada.augment import AdaController, AugmentPipe
 from stylegan2_ada.checkpoint import load_checkpoint, save_checkpoint
+from stylegan2_ada.coverage import NearestLatents, ReconstructionLoss
 from stylegan2_ada.generate import image_grid, save_png, to_uint8
 from stylegan2_ada.networks import Discriminator, Generator, check_resolution
 from stylegan2_ada.projected import DEFAULT_FEATURE_NETWORK, ProjectedDiscriminator
 
 DISCRIMINATORS = ("stylegan2", "projected")
+# "gan": a discriminator judges the images; "imle": every training image pulls its nearest
+# generated sample towards it (``coverage``), no discriminator at all.
+OBJECTIVES = ("gan", "imle")
 # Adam learning rates when the options leave them out: NVlabs' for the classic discriminator,
 # the Projected GAN paper's for the projected one.
 DEFAULT_LR = {"stylegan2": 0.0025, "projected": 0.0002}
@@ -170,7 +174,13 @@ class TrainingOptions:
     bf16: bool = False              # bfloat16 autocast for the forward passes (CPU with AMX/AVX-512-BF16)
     minutes: float | None = None    # stop (with a snapshot) after this much wall time
     diversity_weight: float = 0.0   # mode-seeking term (see _generator_step); 0 = off
-
+    objective: str = "gan"          # 'gan' or 'imle' (nearest latents, no discriminator; see coverage.py)
+    imle_candidates: int = 16       # fresh latents drawn per training image at each search
+    imle_search_resolution: int = 16    # the candidates are drawn and compared at this size
+    imle_search_kimg: float | None = None   # search again after this many kimg, None = once per pass over the data
+    imle_lr: float = 0.005          # generator Adam learning rate of the IMLE objective
+    imle_mapping_lr: float = 10.0   # IMLE: the mapping network's rate × this (it is 0.01× for a GAN; see below)
+    perceptual_weight: float = 1.0  # IMLE: weight of the feature distance (0 = pixels only)
 
     def __post_init__(self):
         if self.discriminator not in DISCRIMINATORS:
@@ -179,6 +189,10 @@ class TrainingOptions:
             raise ValueError(f"diversity weight must be 0 or more, got {self.diversity_weight}")
         if self.diversity_weight and self.batch_size % 2:
             raise ValueError(f"the diversity term pairs images: batch size must be even, got {self.batch_size}")
+        if self.objective not in OBJECTIVES:
+            raise ValueError(f"objective must be one of {OBJECTIVES}, got {self.objective!r}")
+        if self.objective == "imle" and self.imle_candidates < 1:
+            raise ValueError(f"IMLE needs at least one candidate per image, got {self.imle_candidates}")
 
     def resolved_lr(self) -> tuple[float, float]:
         default = DEFAULT_LR[self.discriminator]
@@ -203,7 +217,7 @@ class TrainingResult:
     estimated_seconds: float | None = None  # the whole run, as estimated after estimate_steps steps
 
 
-def build_networks(options: TrainingOptions, dataset: ImageDataset, device) -> tuple[Generator, Discriminator]:
+def build_networks(options: TrainingOptions, dataset: ImageDataset, device) -> tuple[Generator, Discriminator | None]:
     c_dim = dataset.c_dim if options.conditional else 0
     gpu = torch.device(device).type == "cuda"
     precision = dict(num_fp16_res=4, conv_clamp=256) if gpu else {}
@@ -211,6 +225,8 @@ def build_networks(options: TrainingOptions, dataset: ImageDataset, device) -> t
                   img_channels=3, mapping_kwargs=dict(num_layers=options.mapping_layers),
                   synthesis_kwargs=dict(channel_base=options.channel_base, channel_max=options.channel_max,
                                         **precision))
+    if options.objective == "imle":
+        return G.to(device), None
     if options.discriminator == "projected":
         D = ProjectedDiscriminator(c_dim=c_dim, img_resolution=dataset.resolution, img_channels=3,
                                    feature_network=options.feature_network, seed=options.seed)
@@ -312,12 +328,29 @@ class Trainer:
                 self._grow(Path(options.grow_from))
             self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
         self.projected = isinstance(self.D, ProjectedDiscriminator)
+        self.imle = options.objective == "imle"
         self.G.train().requires_grad_(True)
-        self.D.train().requires_grad_(True)
         g_lr, d_lr = options.resolved_lr()
-        self.g_opt = _adam(self.G, g_lr)
-        # The projected discriminator has no R1, so no lazy-regularisation rescaling either.
-        self.d_opt = _adam(self.D, d_lr, None if self.projected else options.r1_interval)
+        if self.imle:
+            # A reconstruction loss is a plain regression: Adam with momentum, as usual for one. The
+            # mapping network learns 100× slower in a GAN (its lr multiplier); here it must spread
+            # the latents of one motif over the motif's images, and at that pace it would not.
+            mapping = list(self.G.mapping.parameters())
+            taken = {id(p) for p in mapping}
+            self.g_opt = torch.optim.Adam(
+                [{"params": [p for p in self.G.parameters() if id(p) not in taken]},
+                 {"params": mapping, "lr": options.imle_lr * options.imle_mapping_lr}],
+                lr=options.imle_lr, betas=(0.9, 0.99))
+            self.d_opt = None
+            self.nearest = NearestLatents(len(self.dataset.images), self.G.z_dim, seed=options.seed)
+            self.reconstruction = ReconstructionLoss(options.feature_network,
+                                                     perceptual_weight=options.perceptual_weight).to(self.device)
+            self.next_search = 0
+        else:
+            self.D.train().requires_grad_(True)
+            self.g_opt = _adam(self.G, g_lr)
+            # The projected discriminator has no R1, so no lazy-regularisation rescaling either.
+            self.d_opt = _adam(self.D, d_lr, None if self.projected else options.r1_interval)
         self.ada = AdaController(self.augment, target=options.ada_target, interval=options.ada_interval,
                                  speed_kimg=options.ada_kimg)
         self.grid_z = torch.randn(self._grid_size(), self.G.z_dim, generator=torch.Generator().manual_seed(123))
@@ -329,13 +362,26 @@ class Trainer:
                              f"the dataset has {list(self.class_names)}")
         grow_generator(self.G, source.G_ema)
 
+    def _check_classes(self, path: Path, class_names):
+        if tuple(class_names) != tuple(self.class_names):
+            raise ValueError(f"{path} was trained on classes {list(class_names)}, "
+                             f"the dataset has {list(self.class_names)}")
+
     def _resume(self, path: Path):
         checkpoint = load_checkpoint(path, device=self.device)
+        if self.options.objective == "imle":
+            # The nearest latents are not saved: the first step searches them again. Without a
+            # discriminator to restore, a shipped G_ema alone is enough to continue from.
+            G = checkpoint.G if checkpoint.G is not None else copy.deepcopy(checkpoint.G_ema)
+            if G.img_resolution != self.dataset.resolution:
+                raise ValueError(f"{path} is {G.img_resolution} px, the dataset {self.dataset.resolution} px")
+            self._check_classes(path, checkpoint.class_names)
+            self.G, self.D, self.G_ema = G, None, checkpoint.G_ema
+            self.kimg_start = checkpoint.kimg
+            return
         if checkpoint.G is None or checkpoint.D is None:
             raise ValueError(f"{path} holds no G and D to resume training from")
-        if tuple(checkpoint.class_names) != tuple(self.class_names):
-            raise ValueError(f"{path} was trained on classes {list(checkpoint.class_names)}, "
-                             f"the dataset has {list(self.class_names)}")
+        self._check_classes(path, checkpoint.class_names)
         if checkpoint.G.img_resolution != self.dataset.resolution:
             raise ValueError(f"{path} is {checkpoint.G.img_resolution} px, the dataset {self.dataset.resolution} px")
         expected = ProjectedDiscriminator if self.options.discriminator == "projected" else Discriminator
@@ -370,6 +416,8 @@ class Trainer:
         options = self.options
         batch = options.batch_size
 
+        if self.imle:
+            return self._imle_step(nimg)
         if self.projected:
             return self._projected_step(nimg)
 
@@ -421,6 +469,55 @@ class Trainer:
         self._update_ema(nimg)
         return {"loss_G": loss_g.item(), "loss_D": loss_d.item(),
                 "logits_real": real_logits.mean().item(), "logits_fake": fake_logits.mean().item()}
+
+    def _imle_step(self, nimg: int) -> dict:
+        """Search the nearest latents when due, then pull the samples of a batch of training
+        images towards those images (``coverage``)."""
+        options = self.options
+        stats = {}
+        images, labels = self.dataset.images, self._all_labels()
+        if nimg >= self.next_search:
+            started = time.perf_counter()
+            stats["search_distance"] = self.nearest.search(
+                self.G, images, labels, candidates=options.imle_candidates,
+                resolution=min(options.imle_search_resolution, self.dataset.resolution), device=self.device)
+            stats["search_seconds"] = time.perf_counter() - started
+            every = options.imle_search_kimg * 1000 if options.imle_search_kimg else len(images)
+            self.next_search = nimg + every
+        index = self._imle_batch(options.batch_size)
+        reals = images[index].to(self.device, torch.float32) / 127.5 - 1
+        z = self.nearest.z[index].to(self.device)
+        with self._autocast():
+            fake = self.G(z, labels[index].to(self.device))
+        loss = self.reconstruction(fake.float(), reals).mean()
+        if options.diversity_weight:
+            # Pairs of one motif: the two images differ, and so must the samples that answer them.
+            loss = loss + options.diversity_weight * mode_seeking_loss(fake.float(), z)
+        self.g_opt.zero_grad(set_to_none=True)
+        loss.backward()
+        _sanitize_gradients(self.G)
+        self.g_opt.step()
+        self._update_ema(nimg)
+        stats["loss_G"] = loss.item()
+        return stats
+
+    def _imle_batch(self, batch: int) -> torch.Tensor:
+        """Random training images; with the diversity term, pairs of one class (first half, second half)."""
+        count = len(self.dataset.images)
+        if not self.options.diversity_weight:
+            return torch.randint(0, count, (batch,))
+        first = torch.randint(0, count, (batch // 2,))
+        labels = self.dataset.labels
+        partners = []
+        for i in first.tolist():
+            same = (labels == labels[i]).nonzero().flatten()
+            partners.append(int(same[torch.randint(0, len(same), (1,))]))
+        return torch.cat([first, torch.tensor(partners)])
+
+    def _all_labels(self) -> torch.Tensor:
+        if not self.class_names:
+            return torch.zeros([len(self.dataset.labels), 0])
+        return self.dataset.one_hot(self.dataset.labels)
 
     def _generator_step(self, loss_of_fakes) -> tuple[torch.Tensor, torch.Tensor]:
         """One G update on ``loss_of_fakes(fake, c)`` of a fresh batch (D frozen meanwhile);

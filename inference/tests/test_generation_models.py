@@ -94,12 +94,27 @@ def test_train_generator_trains_registers_and_reports(tmp_path, settings):
     assert "s per kimg)" in generator_time_estimate(kimg=10, resolution=64, batch=4, device="cpu",
                                                     discriminator="projected", bf16=True)
 
+    # By nearest latents, continuing the 32 px version's shipped file (its G_ema alone).
+    out = StringIO()
+    call_command("train_generator", "--kimg", "0.008", "--resolution", "32", "--batch", "4", "--objective", "imle",
+                 "--resume", str(model_file(version)), stdout=out, stderr=StringIO(), verbosity=1)
+    imle = ModelVersion.objects.filter(kind=ModelKind.GENERATOR, source="trained").latest("created")
+    assert imle.metrics["objective"] == "imle" and imle.metrics["discriminator"] == "none"
+    from stylegan2_ada.checkpoint import load_checkpoint
+
+    continued = load_checkpoint(model_file(version), networks=("G_ema",)).kimg
+    assert imle.metrics["kimg"] == round(continued + 0.008, 2)
+    assert "no earlier run here at 32 px, batch 4 on cpu by nearest latents (IMLE)" in out.getvalue()
+    assert "by nearest latents (IMLE): " in generator_time_estimate(kimg=10, resolution=32, batch=4, device="cpu",
+                                                                    objective="imle")
+
 
 @pytest.mark.parametrize("args, message", [
     (["--kimg", "0"], "--kimg"), (["--batch", "1"], "--batch"), (["--resume", "/no/such.safetensors"], "--resume"),
     (["--grow-from", "/no/such.safetensors"], "--grow-from"),
     (["--grow-from", __file__, "--resume", __file__], "give one of them"),
     (["--diversity", "-1"], "--diversity"),
+    (["--objective", "imle", "--discriminator", "projected"], "without a discriminator"),
 ])
 def test_train_generator_refuses_bad_arguments(args, message):
     with pytest.raises(CommandError, match=message):

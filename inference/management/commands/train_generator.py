@@ -27,10 +27,14 @@ class Command(BaseCommand):
                             help="bfloat16 autocast (about 2× faster on CPUs with AVX-512-BF16/AMX)")
         parser.add_argument("--diversity", type=float, default=0.0,
                             help="weight of the mode-seeking term against near-copies within a motif (0 = off)")
+        parser.add_argument("--objective", choices=["gan", "imle"], default="gan",
+                            help="gan: a discriminator judges the images; imle: every archive image pulls its "
+                                 "nearest generated sample towards it (no discriminator; no motif collapses; "
+                                 "--resume may name a shipped generator)")
         parser.add_argument("--activate", action="store_true")
 
     def handle(self, *args, kimg, resolution, batch, seed, resume, activate, discriminator, grow_from, bf16,
-               diversity, **options):
+               diversity, objective, **options):
         if not 0 < kimg <= 100_000:
             raise CommandError("--kimg must be above 0 and at most 100000")
         if not 2 <= batch <= 256:
@@ -41,6 +45,8 @@ class Command(BaseCommand):
             raise CommandError(f"--grow-from {grow_from} is not a file")
         if not 0 <= diversity <= 100:
             raise CommandError("--diversity must be between 0 and 100")
+        if objective == "imle" and discriminator != "stylegan2":
+            raise CommandError("--objective imle trains without a discriminator: leave --discriminator out")
         if grow_from and resume:
             raise CommandError("--grow-from starts a new run; --resume continues one: give one of them")
         from inference.training import checked_training_device, generator_time_estimate, train_generator
@@ -48,14 +54,14 @@ class Command(BaseCommand):
         device = checked_training_device()
         if options["verbosity"] > 0:
             self.stdout.write(generator_time_estimate(kimg=kimg, resolution=resolution, batch=batch, device=device,
-                                                      discriminator=discriminator, bf16=bf16))
+                                                      discriminator=discriminator, bf16=bf16, objective=objective))
             self.stdout.flush()
 
         try:
             trained = train_generator(kimg=kimg, resolution=resolution, batch=batch, seed=seed, resume=resume,
                                       activate=activate, progress=options["verbosity"] > 0,
                                       discriminator=discriminator, grow_from=grow_from, bf16=bf16,
-                                      diversity=diversity)
+                                      diversity=diversity, objective=objective)
         except (DatasetError, ValueError) as exc:
             raise CommandError(str(exc)) from exc
         version = trained.version
