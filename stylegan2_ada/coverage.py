@@ -38,14 +38,6 @@ class NearestLatents:
         self.distance = torch.full((count,), float("inf"))
         self.searches = 0
 
-    def state(self) -> dict:
-        return {"z": self.z.clone(), "distance": self.distance.clone()}
-
-    def restore(self, z: torch.Tensor):
-        if z.shape != self.z.shape:
-            raise ValueError(f"saved latents have shape {tuple(z.shape)}, expected {tuple(self.z.shape)}")
-        self.z = z.detach().to(torch.float32).cpu().clone()
-
     @torch.no_grad()
     def search(self, G, images: torch.Tensor, labels: torch.Tensor, *, candidates: int = 16,
                resolution: int = 32, batch: int = 64, device="cpu", progress=None) -> float:

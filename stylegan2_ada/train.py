@@ -343,6 +343,7 @@ class Trainer:
                 lr=options.imle_lr, betas=(0.9, 0.99))
             self.d_opt = None
             self.nearest = NearestLatents(len(self.dataset.images), self.G.z_dim, seed=options.seed)
+            self.all_labels = self._all_labels()
             self.reconstruction = ReconstructionLoss(options.feature_network,
                                                      perceptual_weight=options.perceptual_weight).to(self.device)
             self.next_search = 0
@@ -373,22 +374,21 @@ class Trainer:
             # The nearest latents are not saved: the first step searches them again. Without a
             # discriminator to restore, a shipped G_ema alone is enough to continue from.
             G = checkpoint.G if checkpoint.G is not None else copy.deepcopy(checkpoint.G_ema)
-            if G.img_resolution != self.dataset.resolution:
-                raise ValueError(f"{path} is {G.img_resolution} px, the dataset {self.dataset.resolution} px")
-            self._check_classes(path, checkpoint.class_names)
-            self.G, self.D, self.G_ema = G, None, checkpoint.G_ema
-            self.kimg_start = checkpoint.kimg
-            return
-        if checkpoint.G is None or checkpoint.D is None:
+        elif checkpoint.G is None or checkpoint.D is None:
             raise ValueError(f"{path} holds no G and D to resume training from")
+        else:
+            G = checkpoint.G
         self._check_classes(path, checkpoint.class_names)
-        if checkpoint.G.img_resolution != self.dataset.resolution:
-            raise ValueError(f"{path} is {checkpoint.G.img_resolution} px, the dataset {self.dataset.resolution} px")
+        if G.img_resolution != self.dataset.resolution:
+            raise ValueError(f"{path} is {G.img_resolution} px, the dataset {self.dataset.resolution} px")
+        self.kimg_start = checkpoint.kimg
+        if self.options.objective == "imle":
+            self.G, self.D, self.G_ema = G, None, checkpoint.G_ema
+            return
         expected = ProjectedDiscriminator if self.options.discriminator == "projected" else Discriminator
         if not isinstance(checkpoint.D, expected):
             raise ValueError(f"{path} was trained with another discriminator than {self.options.discriminator!r}")
         self.G, self.D, self.G_ema = checkpoint.G, checkpoint.D, checkpoint.G_ema
-        self.kimg_start = checkpoint.kimg
         self.augment.p.fill_(float(checkpoint.augment.get("p", 0.0)))
 
     def _grid_size(self) -> int:
@@ -475,7 +475,7 @@ class Trainer:
         images towards those images (``coverage``)."""
         options = self.options
         stats = {}
-        images, labels = self.dataset.images, self._all_labels()
+        images, labels = self.dataset.images, self.all_labels
         if nimg >= self.next_search:
             started = time.perf_counter()
             stats["search_distance"] = self.nearest.search(
